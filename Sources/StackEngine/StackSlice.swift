@@ -1,0 +1,130 @@
+import CStackSwitch
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One coroutine's band of the C stack, `[start, stop)`, and the heap copy of whatever part of it
+/// another coroutine has overwritten.
+///
+/// The slice lives at a fixed address for the coroutine's whole life (inside its owner's heap
+/// state), because other slices link to it through `previous`. It holds no references that need
+/// ARC, so it can be read and written on the switch path for free.
+public struct StackSlice {
+    /// The stack pointer at the coroutine's last suspension; `StackSlice.running` while it runs;
+    /// `nil` before it starts and after it finishes.
+    public internal(set) var start: UnsafeMutableRawPointer?
+    /// The highest address of the band; `nil` before the coroutine starts.
+    public internal(set) var stop: UnsafeMutableRawPointer?
+    /// Heap copy of `[start, start + savedBytes)`. Kept between suspensions so that it is reused.
+    var copy: UnsafeMutableRawPointer?
+    var capacity: Int
+    /// How many bytes of the band, counted from `start`, are in `copy` rather than on the stack.
+    public internal(set) var savedBytes: Int
+    /// The next slice outward on the stack that still has bytes there, if any.
+    var previous: UnsafeMutablePointer<StackSlice>?
+
+    /// Stands in for `start` while the coroutine runs: it has a band, but no fixed bottom yet.
+    public static let running = UnsafeMutableRawPointer(bitPattern: 1)!
+    /// The stop of a thread's main slice, which lies above everything started from it.
+    static let top = UnsafeMutableRawPointer(bitPattern: UInt.max)!
+
+    /// A slice that has not started.
+    public init() {
+        start = nil
+        stop = nil
+        copy = nil
+        capacity = 0
+        savedBytes = 0
+        previous = nil
+    }
+
+    /// The slice of a thread's main coroutine: running, with a band that covers the whole stack.
+    public static func main() -> StackSlice {
+        var slice = StackSlice()
+        slice.start = running
+        slice.stop = top
+        return slice
+    }
+
+    /// Started and not finished: it has a band (running, or suspended with a stack pointer).
+    public var isActive: Bool { start != nil }
+    /// It was given a band at some point.
+    public var isStarted: Bool { stop != nil }
+    /// Started, then finished.
+    public var isFinished: Bool { stop != nil && start == nil }
+
+    /// Bytes of heap held for copies, saved or kept for reuse.
+    public var heapBytes: Int { capacity }
+}
+
+extension StackSlice {
+    /// Gives a new coroutine the band below `stop`, linked to the innermost slice that has bytes
+    /// on the stack (skipping `current` if it is finishing).
+    mutating func prepareStart(stop: UnsafeMutableRawPointer, current: UnsafeMutablePointer<StackSlice>) {
+        precondition(self.stop == nil, "a coroutine starts only once")
+        self.start = nil
+        self.stop = stop
+        self.savedBytes = 0
+        self.previous = current.pointee.start != nil ? current : current.pointee.previous
+    }
+
+    /// Undoes `prepareStart` after a failed first switch, so that the start can be retried.
+    mutating func abandonStart() {
+        start = nil
+        stop = nil
+        previous = nil
+        savedBytes = 0
+    }
+
+    /// Marks the slice finished and gives back its heap copy. Its bytes on the stack, if any,
+    /// become garbage that no other slice will save.
+    public mutating func finish() {
+        precondition(start != nil, "only an active coroutine finishes")
+        start = nil
+        releaseCopy()
+    }
+
+    /// Frees the heap copy. Only for a slice that is finished, never started, or about to be
+    /// thrown away.
+    public mutating func releaseCopy() {
+        if let copy { free(copy) }
+        copy = nil
+        capacity = 0
+        savedBytes = 0
+    }
+}
+
+extension UnsafeMutablePointer where Pointee == StackSlice {
+    /// Copies the band's bytes below `limit` that are not yet on the heap. Returns false if the
+    /// heap copy could not grow; the slice is then unchanged.
+    @inline(__always)
+    func save(upTo limit: UnsafeMutableRawPointer) -> Bool {
+        let start = pointee.start!
+        let wanted = limit - start
+        let saved = pointee.savedBytes
+        guard wanted > saved else { return true }
+        if wanted > pointee.capacity {
+            let grown = Swift.max(wanted, pointee.capacity * 2)
+            guard let bigger = realloc(pointee.copy, grown) else { return false }
+            pointee.copy = bigger
+            pointee.capacity = grown
+        }
+        memcpy(pointee.copy! + saved, start + saved, wanted - saved)
+        pointee.savedBytes = wanted
+        return true
+    }
+
+    /// Puts the saved bytes back at their old addresses. The copy is kept for the next save.
+    @inline(__always)
+    func restore() {
+        let saved = pointee.savedBytes
+        if saved > 0 {
+            memcpy(pointee.start!, pointee.copy!, saved)
+            pointee.savedBytes = 0
+        }
+    }
+}

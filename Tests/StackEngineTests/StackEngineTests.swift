@@ -1,0 +1,260 @@
+import StackEngine
+import XCTest
+
+
+/// A test coroutine: its slice, the values passed in and out, and what it checks on the way.
+/// Plain memory behind a pointer, so nothing is retained or released across a switch.
+struct Coro {
+    var slice = StackSlice()
+    var id = 0
+    var depth = 0
+    var rounds = 0
+    var inbox = 0
+    var outbox = 0
+    var resumeTo: UnsafeMutablePointer<StackSlice>?
+    /// When set, replies go straight into this sibling instead of back to `resumeTo`.
+    var next: UnsafeMutablePointer<Coro>?
+    var failures = 0
+    var done = false
+}
+
+extension UnsafeMutablePointer where Pointee == Coro {
+    /// The slice's own address: other slices and the engine keep pointers to it.
+    var slice: UnsafeMutablePointer<StackSlice> {
+        UnsafeMutableRawPointer(self).advanced(by: MemoryLayout<Coro>.offset(of: \Coro.slice)!)
+            .assumingMemoryBound(to: StackSlice.self)
+    }
+}
+
+/// Per-test world: one thread's engine state and the main slice.
+final class World {
+    let main: UnsafeMutablePointer<StackSlice>
+    let thread: UnsafeMutablePointer<StackThread>
+
+    init() {
+        main = .allocate(capacity: 1)
+        main.initialize(to: .main())
+        thread = .allocate(capacity: 1)
+        thread.initialize(to: StackThread(main: main))
+    }
+
+    deinit {
+        thread.deallocate()
+        main.deallocate()
+    }
+
+    func makeCoros(_ count: Int, depth: Int, rounds: Int) -> UnsafeMutablePointer<Coro> {
+        let coros = UnsafeMutablePointer<Coro>.allocate(capacity: count)
+        for i in 0..<count {
+            coros.advanced(by: i).initialize(to: Coro(id: i, depth: depth, rounds: rounds))
+        }
+        return coros
+    }
+}
+
+/// The engine state of the test that is running; tests run one at a time on one thread.
+nonisolated(unsafe) var currentWorld: World!
+
+/// Distinct per (coroutine, depth), so a frame restored at the wrong place or from the wrong
+/// copy shows up.
+@inline(__always) func token(_ id: Int, _ depth: Int) -> Int { (id &* 1_000_003) ^ (depth &* 7919) ^ 0x5a5a }
+
+@inline(__always) func reply(_ id: Int, _ value: Int) -> Int { value &* 3 &+ id }
+
+/// Goes `depth` real C frames down, each keeping a value that must survive every switch, then
+/// serves `rounds` requests at the bottom.
+@inline(never)
+func descend(_ coro: UnsafeMutablePointer<Coro>, _ level: Int) -> Int {
+    let mine = token(coro.pointee.id, level)
+    var sum = mine
+    if level < coro.pointee.depth {
+        sum &+= descend(coro, level + 1)
+        if sum &- mine != token(coro.pointee.id, level + 1) { coro.pointee.failures += 1 }
+    } else {
+        serve(coro)
+    }
+    if sum &- (level < coro.pointee.depth ? token(coro.pointee.id, level + 1) : 0) != mine {
+        coro.pointee.failures += 1
+    }
+    return mine
+}
+
+@inline(never)
+func serve(_ coro: UnsafeMutablePointer<Coro>) {
+    let world = currentWorld!
+    for _ in 0..<coro.pointee.rounds {
+        coro.pointee.outbox = reply(coro.pointee.id, coro.pointee.inbox)
+        if startChildOnNextResume == coro {
+            startChildOnNextResume = nil
+            nestedStarter?(coro)
+        }
+        let outcome: SwitchOutcome
+        if let next = coro.pointee.next {
+            next.pointee.inbox = coro.pointee.outbox
+            outcome = StackEngine.resume(next.slice, on: world.thread)
+        } else {
+            outcome = StackEngine.resume(coro.pointee.resumeTo ?? world.main, on: world.thread)
+        }
+        if outcome != .resumed { coro.pointee.failures += 1 }
+    }
+}
+
+let coroEntry: CoroutineEntry = { context in
+    let coro = context!.assumingMemoryBound(to: Coro.self)
+    let world = currentWorld!
+    // The first request arrives with the start.
+    _ = descend(coro, 0)
+    coro.pointee.done = true
+    StackEngine.finishCurrent(on: world.thread)
+    _ = StackEngine.resume(coro.pointee.resumeTo ?? world.main, on: world.thread)
+}
+
+/// A deterministic generator, so a failure can be replayed.
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+}
+
+final class StackEngineTests: XCTestCase {
+    override func setUp() { currentWorld = World() }
+    override func tearDown() { currentWorld = nil }
+
+    /// 10,000 coroutines, each over 100 C frames deep, served in a shuffled order every round.
+    func testTenThousandDeepCoroutinesInterleaved() {
+        let world = currentWorld!
+        let count = 10_000, rounds = 4
+        let coros = world.makeCoros(count, depth: 120, rounds: rounds)
+        var rng = SplitMix(state: 42)
+        var order = Array(0..<count)
+        for round in 0..<rounds {
+            order.shuffle(using: &rng)
+            for i in order {
+                let coro = coros + i
+                coro.pointee.inbox = round &* 100_000 &+ i
+                let outcome = round == 0
+                    ? StackEngine.start(coro.slice, on: world.thread, entry: coroEntry, context: coro)
+                    : StackEngine.resume(coro.slice, on: world.thread)
+                XCTAssertEqual(outcome, .resumed)
+                XCTAssertEqual(coro.pointee.outbox, reply(i, round &* 100_000 &+ i))
+                XCTAssertTrue(world.thread.pointee.current == world.main)
+            }
+            if round == 0 {
+                let saved = (0..<count).reduce(0) { $0 + coros[$1].slice.savedBytes }
+                XCTAssertGreaterThan(saved, count * 100 * 16, "every coroutine's deep stack is on the heap")
+            }
+        }
+        // One more resume each lets them unwind their frames and finish.
+        for i in order {
+            XCTAssertEqual(StackEngine.resume((coros + i).slice, on: world.thread), .resumed)
+            XCTAssertTrue(coros[i].done)
+            XCTAssertTrue(coros[i].slice.isFinished)
+            XCTAssertEqual(coros[i].failures, 0, "coroutine \(i) saw a corrupted frame")
+            XCTAssertEqual(coros[i].slice.heapBytes, 0)
+        }
+        let held = (0..<count).reduce(0) { $0 + coros[$1].slice.heapBytes }
+        XCTAssertEqual(held, 0, "heap copies were released")
+        XCTAssertEqual(world.main.pointee.savedBytes, 0, "main's bytes are all back on the stack")
+        XCTAssertLessThan(world.main.pointee.heapBytes, 4096, "main keeps one small buffer for reuse")
+        coros.deallocate()
+    }
+
+    /// Coroutines hand a value to each other directly, never through main, so saves and
+    /// restores happen between siblings at different depths.
+    func testRelayBetweenSiblingsAtDifferentDepths() {
+        let world = currentWorld!
+        let count = 64, rounds = 50
+        let coros = world.makeCoros(count, depth: 0, rounds: rounds)
+        for i in 0..<count { coros[i].depth = 100 + (i * 37) % 90 }
+        // Start them all; each parks after its first reply.
+        for i in 0..<count {
+            coros[i].inbox = i
+            XCTAssertEqual(StackEngine.start((coros + i).slice, on: world.thread, entry: coroEntry, context: coros + i), .resumed)
+        }
+        // Round after round, coroutine i replies straight into coroutine i+1; the last to main.
+        for i in 0..<count - 1 { coros[i].next = coros + i + 1 }
+        for round in 1..<rounds {
+            coros[0].inbox = round
+            var expected = round
+            for i in 0..<count { expected = reply(i, expected) }
+            XCTAssertEqual(StackEngine.resume((coros + 0).slice, on: world.thread), .resumed)
+            XCTAssertTrue(world.thread.pointee.current == world.main)
+            XCTAssertEqual(world.thread.pointee.origin, (coros + count - 1).slice)
+            XCTAssertEqual(coros[count - 1].outbox, expected)
+        }
+        for i in 0..<count { coros[i].next = nil }
+        for i in 0..<count { coros[i].resumeTo = nil }
+        for i in 0..<count {
+            XCTAssertEqual(StackEngine.resume((coros + i).slice, on: world.thread), .resumed)
+            XCTAssertTrue(coros[i].done)
+            XCTAssertEqual(coros[i].failures, 0)
+        }
+        coros.deallocate()
+    }
+
+    /// Coroutines started from inside other coroutines' deep stacks: bands nest, and the chain
+    /// of slices that share the stack must be walked and relinked correctly.
+    func testNestedStartsAndRandomSwitches() {
+        let world = currentWorld!
+        let count = 300
+        let coros = world.makeCoros(count, depth: 0, rounds: 30)
+        for i in 0..<count { coros[i].depth = 20 + (i * 13) % 150 }
+        var rng = SplitMix(state: 7)
+        var started = 0
+        // Start the first from main.
+        XCTAssertEqual(StackEngine.start((coros + 0).slice, on: world.thread, entry: coroEntry, context: coros), .resumed)
+        started = 1
+        nestedStarter = { parent in
+            // Runs inside a coroutine at the bottom of its stack: start the next one from here.
+            guard started < count else { return }
+            let child = coros + started
+            started += 1
+            child.pointee.resumeTo = parent.slice
+            _ = StackEngine.start(child.slice, on: world.thread, entry: coroEntry, context: child)
+            child.pointee.resumeTo = nil
+        }
+        var live = Set([0])
+        var steps = 0
+        while !live.isEmpty {
+            steps += 1
+            let pick = live.randomElement(using: &rng)!
+            coros[pick].inbox = steps
+            startChildOnNextResume = (rng.below(3) == 0) ? coros + pick : nil
+            XCTAssertEqual(StackEngine.resume((coros + pick).slice, on: world.thread), .resumed)
+            if coros[pick].done { live.remove(pick) }
+            else { XCTAssertEqual(coros[pick].outbox, reply(pick, steps)) }
+            for i in 0..<started where !coros[i].done && !coros[i].slice.isFinished { live.insert(i) }
+            live = live.filter { !coros[$0].done }
+        }
+        XCTAssertEqual(started, count)
+        for i in 0..<count {
+            XCTAssertTrue(coros[i].done)
+            XCTAssertEqual(coros[i].failures, 0, "coroutine \(i)")
+            XCTAssertEqual(coros[i].slice.heapBytes, 0)
+        }
+        nestedStarter = nil
+        coros.deallocate()
+    }
+
+    /// A finished coroutine's slice cannot be started again.
+    func testSliceStates() {
+        var slice = StackSlice()
+        XCTAssertFalse(slice.isStarted)
+        XCTAssertFalse(slice.isActive)
+        XCTAssertFalse(slice.isFinished)
+        let main = StackSlice.main()
+        XCTAssertTrue(main.isActive && main.isStarted && !main.isFinished)
+        slice.releaseCopy()
+        XCTAssertEqual(slice.heapBytes, 0)
+    }
+}
+
+/// Hooks for the nested-start test, read at the bottom of `serve` through `maybeStartChild`.
+nonisolated(unsafe) var nestedStarter: ((UnsafeMutablePointer<Coro>) -> Void)?
+nonisolated(unsafe) var startChildOnNextResume: UnsafeMutablePointer<Coro>?
