@@ -1,0 +1,74 @@
+// CPython for Swift: the public and internal headers, the object heads Swift cannot lay out,
+// and thin wrappers for the macros Swift cannot import. No logic lives here.
+#ifndef GREENLET_CPYTHON_SHIM_H
+#define GREENLET_CPYTHON_SHIM_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <frameobject.h>
+#if PY_VERSION_HEX >= 0x030B0000
+#  define Py_BUILD_CORE 1
+#  include "internal/pycore_frame.h"
+#  undef Py_BUILD_CORE
+#endif
+
+/// The greenlet object, laid out exactly as upstream's public `PyGreenlet`: C code (gevent's
+/// compiled modules) subclasses it and puts its own fields at offset 40.
+typedef struct {
+    PyObject_HEAD
+    PyObject *weakreflist;
+    PyObject *dict;
+    void *pimpl;
+} GreenletObject;
+
+/// Static type and module definitions, with only their object heads initialised here; the
+/// Swift module fills every other field before PyType_Ready/PyModule_Create.
+extern PyTypeObject GreenletType;
+extern PyTypeObject UnswitchableGreenletType;
+extern PyModuleDef GreenletModuleDef;
+
+/// The running thread's greenlet state (owned by Swift). A C thread-local, which Swift cannot
+/// declare.
+void *greenlet_thread_state_get(void);
+void greenlet_thread_state_set(void *state);
+
+static const unsigned long GL_TPFLAGS_GREENLET =
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC;
+static const int GL_METH_FASTCALL_KEYWORDS = METH_FASTCALL | METH_KEYWORDS;
+
+#if PY_VERSION_HEX >= 0x030D0000
+static const int GL_C_RECURSION_LIMIT = Py_C_RECURSION_LIMIT;
+#elif PY_VERSION_HEX >= 0x030C0000
+static const int GL_C_RECURSION_LIMIT = C_RECURSION_LIMIT;
+#endif
+
+static inline void gl_incref(PyObject *o) { Py_INCREF(o); }
+static inline void gl_decref(PyObject *o) { Py_DECREF(o); }
+static inline void gl_xincref(PyObject *o) { Py_XINCREF(o); }
+static inline void gl_xdecref(PyObject *o) { Py_XDECREF(o); }
+static inline Py_ssize_t gl_refcnt(PyObject *o) { return Py_REFCNT(o); }
+static inline void gl_set_refcnt(PyObject *o, Py_ssize_t n) { Py_SET_REFCNT(o, n); }
+static inline PyTypeObject *gl_type(PyObject *o) { return Py_TYPE(o); }
+static inline PyObject *gl_none(void) { return Py_None; }
+static inline PyObject *gl_true(void) { return Py_True; }
+static inline PyObject *gl_false(void) { return Py_False; }
+static inline PyObject *gl_not_implemented(void) { return Py_NotImplemented; }
+
+static inline int gl_is_exception_class(PyObject *o) { return PyExceptionClass_Check(o); }
+static inline int gl_is_exception_instance(PyObject *o) { return PyExceptionInstance_Check(o); }
+static inline int gl_is_traceback(PyObject *o) { return PyTraceBack_Check(o); }
+static inline int gl_is_context(PyObject *o) { return PyContext_CheckExact(o); }
+static inline int gl_is_dict(PyObject *o) { return PyDict_Check(o); }
+static inline int gl_is_tuple(PyObject *o) { return PyTuple_Check(o); }
+static inline int gl_is_callable(PyObject *o) { return PyCallable_Check(o); }
+static inline int gl_type_check(PyObject *o, PyTypeObject *t) { return PyObject_TypeCheck(o, t); }
+
+static inline Py_ssize_t gl_tuple_size(PyObject *t) { return PyTuple_GET_SIZE(t); }
+static inline PyObject *gl_tuple_item(PyObject *t, Py_ssize_t i) { return PyTuple_GET_ITEM(t, i); }
+static inline void gl_tuple_set(PyObject *t, Py_ssize_t i, PyObject *v) { PyTuple_SET_ITEM(t, i, v); }
+static inline Py_ssize_t gl_vectorcall_nargs(size_t n) { return PyVectorcall_NARGS(n); }
+
+static inline PyObject *gl_module_create(PyModuleDef *def) { return PyModule_Create(def); }
+static inline int gl_gc_is_tracked(PyObject *o) { return PyObject_GC_IsTracked(o); }
+
+#endif

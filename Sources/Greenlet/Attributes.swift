@@ -1,0 +1,182 @@
+import CPythonShim
+
+/// The greenlet's Python attributes: `run`, `parent`, `gr_frame`, `gr_context`, `dead`,
+/// `__dict__`, `_stack_saved`.
+enum Attributes {
+    static let getRun: getter = { object, _ in
+        let state = object!.asGreenlet.state
+        if state.pointee.isMain {
+            return raise(PyExc_AttributeError, "Main greenlets do not have a run attribute.")
+        }
+        guard !state.pointee.stack.isStarted, let run = state.pointee.run else {
+            return raise(PyExc_AttributeError, "run")
+        }
+        return run.newReference()
+    }
+
+    static let setRun: setter = { object, value, _ in
+        let state = object!.asGreenlet.state
+        if state.pointee.isMain {
+            raise(PyExc_AttributeError, "Main greenlets do not have a run attribute.")
+            return -1
+        }
+        if state.pointee.stack.isStarted {
+            raise(PyExc_AttributeError, "run cannot be set after the start of the greenlet")
+            return -1
+        }
+        let old = state.pointee.run
+        state.pointee.run = value?.newReference()
+        release(old)
+        return 0
+    }
+
+    static let getParent: getter = { object, _ in
+        guard let parent = object!.asGreenlet.state.pointee.parent else { return newNone() }
+        return parent.object.newReference()
+    }
+
+    static let setParent: setter = { object, value, _ in
+        setParent(of: object!.asGreenlet, to: value) ? 0 : -1
+    }
+
+    /// Re-parents `greenlet`, refusing deletion, non-greenlets, cycles and other threads.
+    static func setParent(of greenlet: GreenletRef, to value: PyRef?) -> Bool {
+        let state = greenlet.state
+        guard let value else {
+            raise(PyExc_AttributeError, "can't delete attribute")
+            return false
+        }
+        if state.pointee.isMain {
+            raise(PyExc_AttributeError, "cannot set the parent of a main greenlet")
+            return false
+        }
+        guard value.isGreenlet else {
+            _ = withVaList([value.type.pointee.tp_name ?? cString("?")]) {
+                PyErr_FormatV(PyExc_TypeError, cString("GreenletChecker: Expected any type of greenlet, not %s"), $0)
+            }
+            return false
+        }
+        let newParent = value.asGreenlet
+        var mainOfNewParent: GreenletRef? = nil
+        var next: GreenletRef? = newParent
+        while let candidate = next {
+            if candidate == greenlet {
+                raise(PyExc_ValueError, "cyclic parent chain")
+                return false
+            }
+            let candidateState = candidate.state
+            mainOfNewParent = candidateState.pointee.isMain ? candidate : candidateState.pointee.main
+            next = candidateState.pointee.parent
+        }
+        guard let mainOfNewParent else {
+            raise(PyExc_ValueError, "parent must not be garbage collected")
+            return false
+        }
+        if state.pointee.stack.isStarted && state.pointee.main != mainOfNewParent {
+            raise(PyExc_ValueError, "parent cannot be on a different thread")
+            return false
+        }
+        let old = state.pointee.parent
+        state.pointee.parent = newParent.object.newReference().asGreenlet
+        release(old?.object)
+        return true
+    }
+
+    static let getFrame: getter = { object, _ in
+        let state = object!.asGreenlet.state
+        guard state.isSuspended, let frame = Switch.interpreter(of: state).topFrameObject(currentThreadState()) else {
+            return newNone()
+        }
+        return frame
+    }
+
+    /// Where a greenlet's context is: in the thread state while it runs (only reachable from
+    /// its own thread), in the greenlet otherwise.
+    private enum ContextHome { case threadState, greenlet, otherThread }
+
+    private static func contextHome(_ state: UnsafeMutablePointer<GreenletState>) -> ContextHome {
+        guard state.pointee.stack.isActive, let owner = state.owningThread,
+              owner.pointee.current == state.pointee.object else { return .greenlet }
+        return owner == ThreadState.existing ? .threadState : .otherThread
+    }
+
+    static let getContext: getter = { object, _ in
+        let state = object!.asGreenlet.state
+        let context: PyRef?
+        switch contextHome(state) {
+        case .threadState: context = currentThreadState().pointee.context
+        case .greenlet: context = state.pointee.interpreter.context
+        case .otherThread:
+            return raise(PyExc_ValueError, "cannot get context of a greenlet that is running in a different thread")
+        }
+        return context?.newReference() ?? newNone()
+    }
+
+    static let setContext: setter = { object, value, _ in
+        let state = object!.asGreenlet.state
+        guard let value else {
+            raise(PyExc_AttributeError, "can't delete context attribute")
+            return -1
+        }
+        let context: PyRef? = value.isNone ? nil : value
+        if let context, gl_is_context(context) == 0 {
+            raise(PyExc_TypeError, "greenlet context must be a contextvars.Context or None")
+            return -1
+        }
+        switch contextHome(state) {
+        case .threadState:
+            let ts = currentThreadState()
+            let old = ts.pointee.context
+            ts.pointee.context = context?.newReference()
+            ts.pointee.context_ver &+= 1
+            release(old)
+        case .greenlet:
+            let old = state.pointee.interpreter.context
+            state.pointee.interpreter.context = context?.newReference()
+            release(old)
+        case .otherThread:
+            raise(PyExc_ValueError, "cannot set context of a greenlet that is running in a different thread")
+            return -1
+        }
+        return 0
+    }
+
+    static let getDead: getter = { object, _ in
+        (isDead(object!.asGreenlet) ? gl_true() : gl_false()).newReference()
+    }
+
+    static func isDead(_ greenlet: GreenletRef) -> Bool {
+        let state = greenlet.state
+        if state.ranInDeadThread { return true }
+        return state.pointee.stack.isFinished
+    }
+
+    static let getDict: getter = { object, _ in
+        let greenlet = object!.asGreenlet
+        if greenlet.pointee.dict == nil {
+            greenlet.pointee.dict = PyDict_New()
+            if greenlet.pointee.dict == nil { return nil }
+        }
+        return greenlet.pointee.dict!.newReference()
+    }
+
+    static let setDict: setter = { object, value, _ in
+        let greenlet = object!.asGreenlet
+        guard let value else {
+            raise(PyExc_TypeError, "__dict__ may not be deleted")
+            return -1
+        }
+        guard gl_is_dict(value) != 0 else {
+            raise(PyExc_TypeError, "__dict__ must be a dictionary")
+            return -1
+        }
+        let old = greenlet.pointee.dict
+        greenlet.pointee.dict = value.newReference()
+        release(old)
+        return 0
+    }
+
+    static let getStackSaved: getter = { object, _ in
+        PyLong_FromSsize_t(object!.asGreenlet.state.pointee.stack.savedBytes)
+    }
+}

@@ -1,0 +1,93 @@
+import CPythonShim
+
+/// The C API: twelve pointers in a capsule named `greenlet._C_API`, in upstream's order,
+/// which C extensions (gevent's among them) index by number.
+enum CAPI {
+    static func makeCapsule() -> PyRef? {
+        let slots = UnsafeMutablePointer<UnsafeMutableRawPointer?>.allocate(capacity: 12)
+        slots[0] = UnsafeMutableRawPointer(GreenletTypeRef)
+        slots[1] = UnsafeMutableRawPointer(Globals.error)
+        slots[2] = UnsafeMutableRawPointer(Globals.greenletExit)
+        slots[3] = unsafeBitCast(new, to: UnsafeMutableRawPointer.self)
+        slots[4] = unsafeBitCast(getCurrent, to: UnsafeMutableRawPointer.self)
+        slots[5] = unsafeBitCast(throwInto, to: UnsafeMutableRawPointer.self)
+        slots[6] = unsafeBitCast(switchTo, to: UnsafeMutableRawPointer.self)
+        slots[7] = unsafeBitCast(setParent, to: UnsafeMutableRawPointer.self)
+        slots[8] = unsafeBitCast(isMain, to: UnsafeMutableRawPointer.self)
+        slots[9] = unsafeBitCast(isStarted, to: UnsafeMutableRawPointer.self)
+        slots[10] = unsafeBitCast(isActive, to: UnsafeMutableRawPointer.self)
+        slots[11] = unsafeBitCast(getParent, to: UnsafeMutableRawPointer.self)
+        return PyCapsule_New(slots, cString("greenlet._C_API"), nil)
+    }
+
+    /// NULL or not a greenlet: `PyErr_BadArgument`, as upstream.
+    private static func checked(_ object: GreenletRef?) -> GreenletRef? {
+        guard let object, object.object.isGreenlet else {
+            PyErr_BadArgument()
+            return nil
+        }
+        return object
+    }
+
+    private static func shuttingDown() -> Bool {
+        guard Globals.finalizing else { return false }
+        raise(PyExc_RuntimeError, "greenlet is being finalized")
+        return true
+    }
+
+    static let new: @convention(c) (PyRef?, GreenletRef?) -> GreenletRef? = { run, parent in
+        guard !shuttingDown() else { return nil }
+        let type = GreenletTypeRef
+        guard let object = Lifecycle.new(type, Globals.emptyTuple, nil) else { return nil }
+        guard let kwargs = PyDict_New() else { object.decref(); return nil }
+        if let run { PyDict_SetItemString(kwargs, "run", run) }
+        if let parent { PyDict_SetItemString(kwargs, "parent", parent.object) }
+        let status = Methods.initialize(object, Globals.emptyTuple, kwargs)
+        kwargs.decref()
+        if status != 0 { object.decref(); return nil }
+        return object.asGreenlet
+    }
+
+    static let getCurrent: @convention(c) () -> GreenletRef? = {
+        guard !shuttingDown() else { return nil }
+        return ModuleFunctions.getCurrent(nil, nil)?.asGreenlet
+    }
+
+    static let throwInto: @convention(c) (GreenletRef?, PyRef?, PyRef?, PyRef?) -> PyRef? = { greenlet, type, value, traceback in
+        guard let greenlet = checked(greenlet) else { return nil }
+        guard let type else { return raise(PyExc_TypeError, "exceptions must be classes, or instances, not NULL") }
+        return Throw.into(greenlet, type: type, value: value, traceback: traceback)
+    }
+
+    static let switchTo: @convention(c) (GreenletRef?, PyRef?, PyRef?) -> PyRef? = { greenlet, args, kwargs in
+        guard let greenlet = checked(greenlet) else { return nil }
+        let dict = kwargs.flatMap { gl_is_dict($0) != 0 ? $0.newReference() : nil }
+        let tuple = (args ?? Globals.emptyTuple!).newReference()
+        return Switch.to(greenlet, carrying: SwitchArgs(args: tuple, kwargs: dict)).result()
+    }
+
+    static let setParent: @convention(c) (GreenletRef?, GreenletRef?) -> Int32 = { greenlet, parent in
+        guard let greenlet = checked(greenlet) else { return -1 }
+        return Attributes.setParent(of: greenlet, to: parent?.object) ? 0 : -1
+    }
+
+    static let isMain: @convention(c) (GreenletRef?) -> Int32 = { greenlet in
+        guard let greenlet = checked(greenlet) else { return -1 }
+        return greenlet.state.pointee.isMain ? 1 : 0
+    }
+
+    static let isStarted: @convention(c) (GreenletRef?) -> Int32 = { greenlet in
+        guard let greenlet = checked(greenlet) else { return -1 }
+        return greenlet.state.pointee.stack.isStarted ? 1 : 0
+    }
+
+    static let isActive: @convention(c) (GreenletRef?) -> Int32 = { greenlet in
+        guard let greenlet = checked(greenlet) else { return -1 }
+        return greenlet.state.pointee.stack.isActive ? 1 : 0
+    }
+
+    static let getParent: @convention(c) (GreenletRef?) -> GreenletRef? = { greenlet in
+        guard let greenlet = checked(greenlet) else { return nil }
+        return greenlet.state.pointee.parent.map { $0.object.newReference().asGreenlet }
+    }
+}

@@ -1,0 +1,117 @@
+import CPythonShim
+
+/// Root chunks for greenlets' Python data stacks (3.11+), kept per thread for reuse.
+///
+/// CPython gives a thread state with no data stack a fresh 16 KiB chunk from the object arena
+/// (an mmap) on the first frame push. A greenlet starts with no data stack, so each start
+/// would pay for an mmap and each finish for a munmap; lending a pooled chunk instead makes
+/// spawning cheap. Pooled chunks are linked through their own `previous` field.
+struct ChunkPool {
+    #if PY_GE_3_11
+    var head: UnsafeMutablePointer<_PyStackChunk>?
+    #endif
+    var count: Int
+
+    /// CPython's own size for a data stack chunk; larger (rarer) chunks are not pooled.
+    static let chunkSize = 16 * 1024
+    static let capacity = 64
+
+    init() {
+        #if PY_GE_3_11
+        head = nil
+        #endif
+        count = 0
+    }
+}
+
+#if PY_GE_3_11
+extension UnsafeMutablePointer where Pointee == ChunkPool {
+    /// Gives `state` a root chunk laid out as CPython lays out a thread's first chunk: slot 0
+    /// is skipped so that CPython never pops (and frees) the root.
+    func lend(to state: UnsafeMutablePointer<InterpreterState>) {
+        var chunk = pointee.head
+        if let pooled = chunk {
+            pointee.head = pooled.pointee.previous
+            pointee.count -= 1
+        } else {
+            chunk = ChunkPool.allocate()
+        }
+        guard let chunk else {
+            // CPython allocates one itself on the first push (and reports the failure there).
+            state.pointee.datastackChunk = nil
+            state.pointee.datastackTop = nil
+            state.pointee.datastackLimit = nil
+            return
+        }
+        chunk.pointee.previous = nil
+        chunk.pointee.size = Int(ChunkPool.chunkSize)
+        chunk.pointee.top = 0
+        let slots = ChunkPool.slots(of: chunk)
+        state.pointee.datastackChunk = chunk
+        state.pointee.datastackTop = slots + 1
+        state.pointee.datastackLimit = (UnsafeMutableRawPointer(chunk) + ChunkPool.chunkSize)
+            .assumingMemoryBound(to: UnsafeMutablePointer<PyObject>?.self)
+    }
+
+    /// Takes back a finished greenlet's chunks: the root is pooled, any others are freed.
+    func reclaim(_ top: UnsafeMutablePointer<_PyStackChunk>?) {
+        ChunkPool.free(top, into: self)
+    }
+}
+
+extension ChunkPool {
+    static func slots(of chunk: UnsafeMutablePointer<_PyStackChunk>) -> UnsafeMutablePointer<UnsafeMutablePointer<PyObject>?> {
+        (UnsafeMutableRawPointer(chunk) + MemoryLayout<_PyStackChunk>.offset(of: \_PyStackChunk.data)!)
+            .assumingMemoryBound(to: UnsafeMutablePointer<PyObject>?.self)
+    }
+
+    /// A chunk from the same allocator CPython uses for data stacks, so either side can free it.
+    static func allocate() -> UnsafeMutablePointer<_PyStackChunk>? {
+        var arena = PyObjectArenaAllocator()
+        PyObject_GetArenaAllocator(&arena)
+        guard let alloc = arena.alloc else { return nil }
+        return alloc(arena.ctx, chunkSize)?.assumingMemoryBound(to: _PyStackChunk.self)
+    }
+
+    /// Frees a chain of chunks, from the innermost outwards; the root goes to `pool` if given.
+    static func free(_ top: UnsafeMutablePointer<_PyStackChunk>?, into pool: UnsafeMutablePointer<ChunkPool>?) {
+        var arena = PyObjectArenaAllocator()
+        PyObject_GetArenaAllocator(&arena)
+        var chunk = top
+        while let current = chunk {
+            chunk = current.pointee.previous
+            if chunk == nil, let pool, current.pointee.size == chunkSize, pool.pointee.count < capacity {
+                current.pointee.previous = pool.pointee.head
+                pool.pointee.head = current
+                pool.pointee.count += 1
+                return
+            }
+            current.pointee.previous = nil
+            arena.free?(arena.ctx, current, current.pointee.size)
+        }
+    }
+
+    /// Frees every pooled chunk (the thread is going away).
+    static func drain(_ pool: UnsafeMutablePointer<ChunkPool>) {
+        let chunks = pool.pointee.head
+        pool.pointee.head = nil
+        pool.pointee.count = 0
+        var arena = PyObjectArenaAllocator()
+        PyObject_GetArenaAllocator(&arena)
+        var chunk = chunks
+        while let current = chunk {
+            chunk = current.pointee.previous
+            arena.free?(arena.ctx, current, current.pointee.size)
+        }
+    }
+}
+#else
+extension UnsafeMutablePointer where Pointee == ChunkPool {
+    func lend(to state: UnsafeMutablePointer<InterpreterState>) {}
+    func reclaim(_ top: UnsafeMutableRawPointer?) {}
+}
+
+extension ChunkPool {
+    static func drain(_ pool: UnsafeMutablePointer<ChunkPool>) {}
+}
+#endif

@@ -1,0 +1,87 @@
+import CPythonShim
+import StackEngine
+
+/// Everything a greenlet owns, behind `GreenletObject.pimpl`.
+///
+/// A plain struct in manually managed memory: the switch path reads and writes it through a
+/// pointer with no reference counting. Python references in it are owned unless noted.
+struct GreenletState {
+    /// Its band of the C stack. The engine links slices to each other by address, so this
+    /// struct never moves.
+    var stack: StackSlice
+    /// CPython's per-thread state while the greenlet is not running.
+    var interpreter: InterpreterState
+    /// The callable given as `run`, until the greenlet starts.
+    var run: PyRef?
+    /// The greenlet that receives control and the result when this one finishes. Only a main
+    /// greenlet has none.
+    var parent: GreenletRef?
+    /// The main greenlet of the thread this greenlet runs in; set when it starts. For a main
+    /// greenlet, nil (it is its own).
+    var main: GreenletRef?
+    /// For a main greenlet: its thread's state, or nil once that thread has exited.
+    var thread: UnsafeMutablePointer<ThreadState>?
+    /// The object this state belongs to (borrowed).
+    let object: GreenletRef
+    let isMain: Bool
+    /// Test hooks of `UnswitchableGreenlet`: fail the next switch before, or at, the stack switch.
+    var forceSwitchError: Bool
+    var forceStackSwitchError: Bool
+
+    init(object: GreenletRef, isMain: Bool) {
+        stack = isMain ? .main() : StackSlice()
+        interpreter = InterpreterState()
+        run = nil
+        parent = nil
+        main = nil
+        thread = nil
+        self.object = object
+        self.isMain = isMain
+        forceSwitchError = false
+        forceStackSwitchError = false
+    }
+
+    /// Gives `object` a fresh state. The caller owns `parent`'s new reference.
+    static func attach(to object: GreenletRef, isMain: Bool) -> UnsafeMutablePointer<GreenletState> {
+        let state = UnsafeMutablePointer<GreenletState>.allocate(capacity: 1)
+        state.initialize(to: GreenletState(object: object, isMain: isMain))
+        object.pointee.pimpl = UnsafeMutableRawPointer(state)
+        return state
+    }
+}
+
+extension UnsafeMutablePointer where Pointee == GreenletState {
+    /// The main greenlet of the thread this greenlet belongs to: its own main once started,
+    /// else the first one found up its parent chain.
+    var lineageMain: GreenletRef? {
+        if pointee.isMain { return pointee.object }
+        if let main = pointee.main { return main }
+        var next = pointee.parent
+        while let candidate = next {
+            let state = candidate.state
+            if state.pointee.isMain { return candidate }
+            if let main = state.pointee.main { return main }
+            next = state.pointee.parent
+        }
+        return nil
+    }
+
+    /// The state of the thread this greenlet belongs to, if that thread is alive.
+    var owningThread: UnsafeMutablePointer<ThreadState>? {
+        lineageMain?.state.pointee.thread
+    }
+
+    /// The thread that ran this greenlet has exited (and it was started there).
+    var ranInDeadThread: Bool {
+        guard pointee.stack.isStarted || pointee.isMain else { return false }
+        guard let main = pointee.isMain ? pointee.object : pointee.main else { return false }
+        return main.state.pointee.thread == nil
+    }
+
+    /// Started, not finished, and not the running greenlet of its thread.
+    var isSuspended: Bool {
+        guard pointee.stack.isActive else { return false }
+        guard let thread = owningThread else { return true }
+        return thread.pointee.current != pointee.object
+    }
+}

@@ -1,0 +1,47 @@
+import CPythonShim
+
+/// A CPython object pointer. Ownership is tracked by the code, as in C: these are never
+/// retained by Swift, so none of this costs ARC traffic.
+typealias PyRef = UnsafeMutablePointer<PyObject>
+typealias GreenletRef = UnsafeMutablePointer<GreenletObject>
+
+extension UnsafeMutablePointer where Pointee == PyObject {
+    @inline(__always) var asGreenlet: GreenletRef { UnsafeMutableRawPointer(self).assumingMemoryBound(to: GreenletObject.self) }
+    @inline(__always) var type: UnsafeMutablePointer<PyTypeObject> { gl_type(self) }
+    @inline(__always) var isGreenlet: Bool { gl_type(self) == GreenletTypeRef || gl_type_check(self, GreenletTypeRef) != 0 }
+    @inline(__always) var isNone: Bool { self == gl_none() }
+    @inline(__always) func incref() { gl_incref(self) }
+    @inline(__always) func decref() { gl_decref(self) }
+    /// Returns self with one more reference, for handing out.
+    @inline(__always) func newReference() -> PyRef { gl_incref(self); return self }
+}
+
+extension UnsafeMutablePointer where Pointee == GreenletObject {
+    @inline(__always) var object: PyRef { UnsafeMutableRawPointer(self).assumingMemoryBound(to: PyObject.self) }
+    /// The implementation state behind `pimpl`.
+    @inline(__always) var state: UnsafeMutablePointer<GreenletState> {
+        pointee.pimpl.unsafelyUnwrapped.assumingMemoryBound(to: GreenletState.self)
+    }
+}
+
+/// Drops a reference that may be absent.
+@inline(__always) func release(_ object: PyRef?) { if let object { gl_decref(object) } }
+
+/// `None`, as a new reference.
+@inline(__always) func newNone() -> PyRef { gl_none().newReference() }
+
+/// A C string that lives as long as the process, for CPython's static tables.
+@inline(__always) func cString(_ text: StaticString) -> UnsafePointer<CChar> {
+    UnsafeRawPointer(text.utf8Start).assumingMemoryBound(to: CChar.self)
+}
+
+/// Sets a Python exception and returns nil, the error convention of the C API.
+@discardableResult
+func raise(_ type: PyRef?, _ message: StaticString) -> PyRef? {
+    PyErr_SetString(type, cString(message))
+    return nil
+}
+
+var GreenletTypeRef: UnsafeMutablePointer<PyTypeObject> {
+    @inline(__always) get { withUnsafeMutablePointer(to: &GreenletType) { $0 } }
+}

@@ -1,0 +1,234 @@
+import CPythonShim
+import StackEngine
+
+/// Switching between greenlets: finding the real target, starting, resuming, finishing.
+///
+/// Nothing here holds a Swift reference or an `inout` across a stack switch: state goes
+/// through the thread state and the greenlets' own state, both at fixed heap addresses.
+enum Switch {
+    /// Gives control to `target` (or, if it is dead, to the first live greenlet up its parent
+    /// chain), carrying `carried`. Returns what the caller receives when control comes back,
+    /// or carries the exception that stopped the switch.
+    static func to(_ target: GreenletRef, carrying carried: SwitchArgs) -> SwitchArgs {
+        let thread = ThreadState.current()
+        thread.runPendingKills()
+        guard checkThread(of: target, from: thread) else {
+            carried.drop()
+            return SwitchArgs()
+        }
+        var next = target
+        while true {
+            let state = next.state
+            if state.pointee.stack.isActive {
+                return resume(next, carrying: carried, on: thread)
+            }
+            if !state.pointee.stack.isStarted {
+                if let received = start(next, carrying: carried, on: thread) { return received }
+                continue  // Python code run by the start started it meanwhile: resume instead.
+            }
+            guard let parent = state.pointee.parent else {
+                carried.drop()
+                raise(Globals.error, "cannot switch to a garbage collected greenlet")
+                return SwitchArgs()
+            }
+            next = parent
+        }
+    }
+
+    /// Refuses switches into another thread's greenlets, with upstream's messages.
+    static func checkThread(of target: GreenletRef, from thread: UnsafeMutablePointer<ThreadState>) -> Bool {
+        let state = target.state
+        if let main = state.pointee.main, main == thread.pointee.main { return true }  // fast path
+        guard let main = state.lineageMain else {
+            raise(Globals.error, "cannot switch to a garbage collected greenlet")
+            return false
+        }
+        if main.state.pointee.thread == nil {
+            raise(Globals.error, "cannot switch to a different thread (which happens to have exited)")
+            return false
+        }
+        if main != thread.pointee.main {
+            raise(Globals.error, "cannot switch to a different thread")
+            return false
+        }
+        return true
+    }
+
+    /// Resumes an active greenlet (or stays, if it is the current one).
+    private static func resume(
+        _ target: GreenletRef, carrying carried: SwitchArgs, on thread: UnsafeMutablePointer<ThreadState>
+    ) -> SwitchArgs {
+        thread.passed.pointee = carried
+        let current = thread.pointee.current
+        thread.pointee.target = target
+        if target == current {
+            return switchedIn(thread)
+        }
+        if target.state.pointee.forceSwitchError {
+            thread.pointee.target = nil
+            thread.passed.take().drop()
+            raise(Globals.error, "switch forced to fail")
+            return SwitchArgs()
+        }
+        let ts = currentThreadState()
+        let currentState = current.state
+        withInterpreter(currentState) { $0.capture(from: ts) }
+        let outcome = StackEngine.resume(stack(of: target.state), on: thread.engine)
+        if outcome == .outOfMemory {
+            return switchFailed(thread, restoring: currentState)
+        }
+        return switchedIn(thread)
+    }
+
+    /// Starts a greenlet that has never run. Returns nil if it was started by someone else
+    /// while its `run` was being looked up.
+    private static func start(
+        _ target: GreenletRef, carrying carried: SwitchArgs, on thread: UnsafeMutablePointer<ThreadState>
+    ) -> SwitchArgs? {
+        // `run` may be a property or a method of a subclass: arbitrary Python code.
+        guard let run = PyObject_GetAttr(target.object, Globals.strRun) else {
+            carried.drop()
+            return SwitchArgs()
+        }
+        let state = target.state
+        if state.pointee.stack.isStarted {
+            run.decref()
+            return nil
+        }
+        if state.pointee.forceSwitchError {
+            run.decref()
+            carried.drop()
+            raise(Globals.error, "switch forced to fail")
+            return SwitchArgs()
+        }
+        let ts = currentThreadState()
+        let current = thread.pointee.current
+        let currentState = current.state
+        withInterpreter(currentState) { $0.capture(from: ts) }
+        withInterpreter(state) { $0.prepareStart(from: ts, chunks: thread.chunks) }
+        release(state.pointee.run)
+        state.pointee.run = run
+        state.pointee.main = thread.pointee.main.object.newReference().asGreenlet
+        thread.passed.pointee = carried
+        thread.pointee.target = target
+        let outcome = StackEngine.start(
+            stack(of: state), on: thread.engine, entry: greenletEntry,
+            context: UnsafeMutableRawPointer(target))
+        if outcome == .outOfMemory {
+            // Back to never started: it keeps the run callable it had looked up.
+            withInterpreter(state) { $0.discard(chunks: thread.chunks) }
+            release(state.pointee.main?.object)
+            state.pointee.main = nil
+            return switchFailed(thread, restoring: currentState)
+        }
+        return switchedIn(thread)
+    }
+
+    /// The stack switch failed: the caller is still current. Puts its state back.
+    private static func switchFailed(
+        _ thread: UnsafeMutablePointer<ThreadState>, restoring state: UnsafeMutablePointer<GreenletState>
+    ) -> SwitchArgs {
+        withInterpreter(state) { $0.install(into: currentThreadState()) }
+        thread.pointee.target = nil
+        thread.passed.take().drop()
+        PyErr_NoMemory()
+        return SwitchArgs()
+    }
+
+    /// Runs in the greenlet that just gained control: makes it current, puts its interpreter
+    /// state back, reports the switch to the trace function, and returns what was carried.
+    @inline(__always)
+    static func switchedIn(_ thread: UnsafeMutablePointer<ThreadState>) -> SwitchArgs {
+        let me = thread.pointee.target.unsafelyUnwrapped
+        thread.pointee.target = nil
+        let origin = thread.pointee.current  // its reference moves to this function
+        thread.pointee.current = me.object.newReference().asGreenlet
+        if origin != me {
+            withInterpreter(me.state) { $0.install(into: currentThreadState()) }
+        }
+        var carried = thread.passed.take()
+        if let trace = thread.pointee.trace {
+            if !Tracer.call(trace, carried.carriesException ? Globals.eventThrow! : Globals.eventSwitch!,
+                            origin: origin, target: me, thread: thread) {
+                carried.drop()
+                carried = SwitchArgs()
+            }
+        }
+        origin.object.decref()
+        return carried
+    }
+
+    /// Finishes the running greenlet with `result` (nil: the exception set in the thread) and
+    /// passes it to the nearest parent that can take it. Never returns.
+    static func finish(_ me: GreenletRef, result: PyRef?, on thread: UnsafeMutablePointer<ThreadState>) -> Never {
+        let state = me.state
+        withInterpreter(state) { $0.finish(in: currentThreadState(), chunks: thread.chunks) }
+        StackEngine.finishCurrent(on: thread.engine)
+        var value = result
+        var parent = state.pointee.parent
+        while let next = parent {
+            next.object.incref()
+            let carried = value.map { SwitchArgs(single: $0) } ?? SwitchArgs()
+            value = nil
+            // Only returns if the switch failed, with the reason set as the exception.
+            Switch.to(next, carrying: carried).drop()
+            parent = next.state.pointee.parent
+            next.object.decref()
+        }
+        PyErr_WriteUnraisable(me.object)
+        Py_FatalError(cString("greenlet: ran out of parent greenlets while propagating exception; cannot continue"))
+    }
+
+    @inline(__always)
+    static func stack(of state: UnsafeMutablePointer<GreenletState>) -> UnsafeMutablePointer<StackSlice> {
+        UnsafeMutableRawPointer(state).advanced(by: MemoryLayout<GreenletState>.offset(of: \GreenletState.stack)!)
+            .assumingMemoryBound(to: StackSlice.self)
+    }
+
+    @inline(__always)
+    static func interpreter(of state: UnsafeMutablePointer<GreenletState>) -> UnsafeMutablePointer<InterpreterState> {
+        UnsafeMutableRawPointer(state).advanced(by: MemoryLayout<GreenletState>.offset(of: \GreenletState.interpreter)!)
+            .assumingMemoryBound(to: InterpreterState.self)
+    }
+
+    @inline(__always)
+    static func withInterpreter<R>(_ state: UnsafeMutablePointer<GreenletState>, _ body: (UnsafeMutablePointer<InterpreterState>) -> R) -> R {
+        body(interpreter(of: state))
+    }
+}
+
+/// Where a new greenlet begins, on its own band of the stack.
+private func greenletEntry(_ context: UnsafeMutableRawPointer?) {
+    let me = context.unsafelyUnwrapped.assumingMemoryBound(to: GreenletObject.self)
+    let thread = ThreadState.current()
+    let carried = Switch.switchedIn(thread)
+    let state = me.state
+    let run = state.pointee.run.unsafelyUnwrapped
+    state.pointee.run = nil
+    var result: PyRef? = nil
+    if !carried.carriesException {
+        let (args, kwargs) = carried.callArguments()
+        if let args {
+            result = PyObject_Call(run, args, kwargs)
+            args.decref()
+        }
+        release(kwargs)
+    }
+    run.decref()
+    Switch.finish(me, result: Exit.valueOfExit(result), on: thread)
+}
+
+/// How a greenlet's end is turned into the value its parent receives.
+enum Exit {
+    /// A `GreenletExit` that ends a greenlet is not an error: the parent receives the
+    /// exception instance as a value. Anything else passes through.
+    static func valueOfExit(_ result: PyRef?) -> PyRef? {
+        if result != nil || PyErr_ExceptionMatches(Globals.greenletExit) == 0 { return result }
+        var type: PyRef? = nil, value: PyRef? = nil, traceback: PyRef? = nil
+        PyErr_Fetch(&type, &value, &traceback)
+        PyErr_NormalizeException(&type, &value, &traceback)
+        release(type)
+        release(traceback)
+        return value ?? newNone()
+    }
+}

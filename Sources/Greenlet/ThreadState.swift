@@ -1,0 +1,100 @@
+import CPythonShim
+import StackEngine
+
+/// One thread's greenlet bookkeeping: its main greenlet, the running one, what a switch in
+/// progress carries, and its trace function.
+///
+/// Created on first use in a thread, at a fixed heap address that the register switch gets as
+/// its context; found again through a C thread-local.
+struct ThreadState {
+    /// The engine's view: which slice runs. Must stay the first field (see `engine` below).
+    var stacks: StackThread
+    /// The thread's main greenlet (owned).
+    var main: GreenletRef
+    /// The running greenlet (owned: it may have no other reference).
+    var current: GreenletRef
+    /// The greenlet a switch in progress goes to (borrowed; the switcher holds it).
+    var target: GreenletRef?
+    /// What a switch in progress carries; all nil means an exception is pending instead.
+    var passed: SwitchArgs
+    /// The greenlet trace function (owned), or nil.
+    var trace: PyRef?
+    var chunks: ChunkPool
+    /// Greenlets of this thread whose last reference went away in another thread; they are
+    /// killed here, where they can run (a list, owned, or nil).
+    var pendingKills: PyRef?
+
+    static func current() -> UnsafeMutablePointer<ThreadState> {
+        if let existing = greenlet_thread_state_get() {
+            return existing.assumingMemoryBound(to: ThreadState.self)
+        }
+        return create()
+    }
+
+    /// The thread's state if it has one already; never creates it.
+    static var existing: UnsafeMutablePointer<ThreadState>? {
+        greenlet_thread_state_get()?.assumingMemoryBound(to: ThreadState.self)
+    }
+
+    @inline(never)
+    private static func create() -> UnsafeMutablePointer<ThreadState> {
+        guard let object = GreenletTypeRef.pointee.tp_alloc(GreenletTypeRef, 0) else {
+            Py_FatalError(cString("greenlet: cannot allocate the main greenlet"))
+        }
+        let main = object.asGreenlet
+        let mainState = GreenletState.attach(to: main, isMain: true)
+        let state = UnsafeMutablePointer<ThreadState>.allocate(capacity: 1)
+        let mainSlice = withUnsafeMutablePointer(to: &mainState.pointee.stack) { $0 }
+        state.initialize(to: ThreadState(
+            stacks: StackThread(main: mainSlice), main: main, current: main.object.newReference().asGreenlet,
+            target: nil, passed: SwitchArgs(), trace: nil, chunks: ChunkPool(), pendingKills: nil))
+        mainState.pointee.thread = state
+        greenlet_thread_state_set(UnsafeMutableRawPointer(state))
+        return state
+    }
+}
+
+extension UnsafeMutablePointer where Pointee == ThreadState {
+    /// The engine context handed to the register switch.
+    @inline(__always) var engine: UnsafeMutablePointer<StackThread> {
+        UnsafeMutableRawPointer(self).assumingMemoryBound(to: StackThread.self)
+    }
+
+    @inline(__always) var chunks: UnsafeMutablePointer<ChunkPool> {
+        UnsafeMutableRawPointer(self).advanced(by: MemoryLayout<ThreadState>.offset(of: \ThreadState.chunks)!)
+            .assumingMemoryBound(to: ChunkPool.self)
+    }
+
+    @inline(__always) var passed: UnsafeMutablePointer<SwitchArgs> {
+        UnsafeMutableRawPointer(self).advanced(by: MemoryLayout<ThreadState>.offset(of: \ThreadState.passed)!)
+            .assumingMemoryBound(to: SwitchArgs.self)
+    }
+}
+
+extension UnsafeMutablePointer where Pointee == ThreadState {
+    /// Queues a greenlet of this thread for killing; called from another thread, under the GIL.
+    func deferKill(_ greenlet: GreenletRef) {
+        if pointee.pendingKills == nil { pointee.pendingKills = PyList_New(0) }
+        if let list = pointee.pendingKills, PyList_Append(list, greenlet.object) == 0 { return }
+        PyErr_Clear()
+        greenlet.object.incref()  // cannot queue it: leak it rather than free a live stack
+    }
+
+    /// Kills the greenlets other threads queued for this one.
+    @inline(__always) func runPendingKills() {
+        if pointee.pendingKills != nil { drainPendingKills() }
+    }
+
+    @inline(never) private func drainPendingKills() {
+        while let list = pointee.pendingKills {
+            pointee.pendingKills = nil
+            // Dropping the list drops the last references: each greenlet is killed here.
+            list.decref()
+        }
+    }
+
+    var pendingKillCount: Int {
+        guard let list = pointee.pendingKills else { return 0 }
+        return PyList_Size(list)
+    }
+}

@@ -1,0 +1,49 @@
+import CPythonShim
+
+/// The greenlet trace function (`greenlet.settrace`): told of every switch and throw.
+enum Tracer {
+    /// Calls `trace(event, (origin, target))` with any pending exception kept aside. If the
+    /// trace function raises, it is removed and its exception replaces the pending one;
+    /// returns false then.
+    static func call(
+        _ trace: PyRef, _ event: PyRef, origin: GreenletRef, target: GreenletRef,
+        thread: UnsafeMutablePointer<ThreadState>
+    ) -> Bool {
+        var type: PyRef? = nil, value: PyRef? = nil, traceback: PyRef? = nil
+        PyErr_Fetch(&type, &value, &traceback)
+        trace.incref()  // it may replace itself
+        let ts = currentThreadState()
+        Tracing.enter(ts)
+        var outcome: PyRef? = nil
+        if let pair = PyTuple_New(2) {
+            gl_tuple_set(pair, 0, origin.object.newReference())
+            gl_tuple_set(pair, 1, target.object.newReference())
+            var arguments: (PyRef?, PyRef?) = (event, pair)
+            outcome = withUnsafePointer(to: &arguments) {
+                $0.withMemoryRebound(to: PyRef?.self, capacity: 2) { PyObject_Vectorcall(trace, $0, 2, nil) }
+            }
+            pair.decref()
+        }
+        Tracing.leave(ts)
+        trace.decref()
+        guard let outcome else {
+            release(type)
+            release(value)
+            release(traceback)
+            set(nil, on: thread)
+            return false
+        }
+        outcome.decref()
+        PyErr_Restore(type, value, traceback)
+        return true
+    }
+
+    /// Replaces the thread's trace function (`None` or nil removes it); returns the old one
+    /// as a new reference, or None.
+    @discardableResult
+    static func set(_ function: PyRef?, on thread: UnsafeMutablePointer<ThreadState>) -> PyRef {
+        let old = thread.pointee.trace
+        thread.pointee.trace = function.flatMap { $0.isNone ? nil : $0.newReference() }
+        return old ?? newNone()
+    }
+}

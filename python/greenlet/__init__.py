@@ -1,0 +1,48 @@
+"""
+greenlet: lightweight in-process concurrent programming.
+
+A greenlet is a function running on its own slice of the C stack; control
+moves between greenlets only by explicit ``switch()`` and ``throw()`` calls.
+This package is a drop-in replacement for upstream greenlet 3.x whose core
+(stack slicing, switching, the ``greenlet`` type and the C API capsule) is
+written in Swift and lives in the extension module ``greenlet._greenlet``.
+"""
+
+__version__ = "3.5.6"
+
+__all__ = [
+    "__version__",
+    "_C_API",
+    "GreenletExit",
+    "error",
+    "getcurrent",
+    "greenlet",
+    "gettrace",
+    "settrace",
+]
+
+# The core names: a failure here is a real ImportError and must propagate.
+# ``_C_API`` is the capsule that C extensions fetch through PyGreenlet_Import()
+# (it is looked up as ``greenlet._C_API``, so it has to be re-exported here).
+from ._greenlet import _C_API  # noqa: F401
+from ._greenlet import GreenletExit, error
+from ._greenlet import getcurrent, greenlet
+from ._greenlet import gettrace, settrace
+
+# Undocumented extras that upstream also exposes at package level without
+# listing them in __all__: legacy feature flags and the provisional
+# "optional cleanup" controls. Re-export whichever the extension provides.
+from . import _greenlet as _ext
+
+for _name in (
+    "GREENLET_USE_CONTEXT_VARS",
+    "GREENLET_USE_GC",
+    "GREENLET_USE_TRACING",
+    "CLOCKS_PER_SEC",
+    "enable_optional_cleanup",
+    "get_clocks_used_doing_optional_cleanup",
+):
+    if hasattr(_ext, _name):
+        globals()[_name] = getattr(_ext, _name)
+
+del _ext, _name

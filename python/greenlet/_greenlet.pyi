@@ -1,0 +1,64 @@
+# Type stubs for the extension module greenlet._greenlet (built from Swift).
+from contextvars import Context
+from types import FrameType, TracebackType
+from typing import Any, Callable, ClassVar, Literal, Tuple, Union
+
+_TraceEvent = Literal["switch", "throw"]
+_TraceCallback = Callable[[_TraceEvent, Tuple["greenlet", "greenlet"]], object]
+
+# The capsule "greenlet._C_API" read by PyGreenlet_Import() in greenlet.h.
+_C_API: object
+
+GREENLET_USE_CONTEXT_VARS: int
+GREENLET_USE_GC: int
+GREENLET_USE_TRACING: int
+CLOCKS_PER_SEC: int
+
+class GreenletExit(BaseException):
+    """Raised in a greenlet to kill it; not propagated to its parent."""
+
+class error(Exception):
+    """Raised for invalid switches (dead parent, foreign thread, cycles)."""
+
+class greenlet:
+    """A function with its own stack slice, run by switching into it."""
+
+    # Module-level objects that are also reachable from the type.
+    GreenletExit: ClassVar[type[GreenletExit]]
+    error: ClassVar[type[error]]
+    @staticmethod
+    def getcurrent() -> greenlet: ...
+    @staticmethod
+    def settrace(callback: _TraceCallback | None, /) -> _TraceCallback | None: ...
+    @staticmethod
+    def gettrace() -> _TraceCallback | None: ...
+
+    # The callable the greenlet executes; can be set only before it starts.
+    run: Callable[..., Any]
+    # Where control goes when this greenlet finishes; None only for main.
+    parent: greenlet | None
+    # contextvars context current while this greenlet runs.
+    gr_context: Context | None
+
+    def __init__(
+        self, run: Callable[..., Any] | None = None, parent: greenlet | None = None
+    ) -> None: ...
+    def switch(self, *args: Any, **kwargs: Any) -> Any: ...
+    def throw(
+        self,
+        typ: Union[type[BaseException], BaseException] = ...,
+        val: object = ...,
+        tb: TracebackType | None = ...,
+        /,
+    ) -> Any: ...
+    @property
+    def dead(self) -> bool: ...
+    @property
+    def gr_frame(self) -> FrameType | None: ...
+    def __bool__(self) -> bool: ...
+
+def getcurrent() -> greenlet: ...
+def settrace(callback: _TraceCallback | None, /) -> _TraceCallback | None: ...
+def gettrace() -> _TraceCallback | None: ...
+def enable_optional_cleanup(flag: bool, /) -> None: ...
+def get_clocks_used_doing_optional_cleanup() -> int | None: ...

@@ -1,0 +1,185 @@
+/*
+ * greenlet.h -- the public C API of the greenlet package.
+ *
+ * This header is binary compatible with the one shipped by upstream greenlet
+ * 3.x: the object layout, the slot numbers of the C API table and the
+ * function signatures below must never change, because extensions compiled
+ * against upstream's header load this implementation's capsule unmodified.
+ *
+ * Use from an extension module:
+ *
+ *     #include "greenlet.h"
+ *     ...
+ *     PyGreenlet_Import();              // in the module init function
+ *     if (_PyGreenlet_API == NULL) { return NULL; }  // ImportError is set
+ *     PyGreenlet *current = PyGreenlet_GetCurrent();
+ *
+ * The implementation itself defines GREENLET_MODULE before including this
+ * file; it then gets only the struct and the slot numbers, and may define
+ * implementation_ptr_t as a typed pointer of its own.
+ */
+
+#ifndef Py_GREENLETOBJECT_H
+#define Py_GREENLETOBJECT_H
+
+#include <Python.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Kept for old code that tests it; its value is frozen. */
+#define GREENLET_VERSION "1.0.0"
+
+/* Clients see the implementation pointer as an opaque void*. */
+#ifndef GREENLET_MODULE
+#define implementation_ptr_t void*
+#endif
+
+/*
+ * The greenlet object. Only the first three members are meant for clients
+ * (and even those are best left alone); everything else lives behind pimpl.
+ * It is 40 bytes on 64-bit CPython builds with the default object header
+ * (not free-threaded, no Py_TRACE_REFS).
+ */
+typedef struct _greenlet {
+    PyObject_HEAD
+    PyObject* weakreflist;
+    PyObject* dict;
+    implementation_ptr_t pimpl;
+} PyGreenlet;
+
+/* True for greenlet.greenlet and its subclasses; false for NULL. */
+#define PyGreenlet_Check(op) ((op) && PyObject_TypeCheck((op), &PyGreenlet_Type))
+
+/*
+ * Slot numbers in the void* table published as the capsule
+ * "greenlet._C_API". The order is part of the ABI.
+ */
+#define PyGreenlet_Type_NUM 0
+#define PyExc_GreenletError_NUM 1
+#define PyExc_GreenletExit_NUM 2
+#define PyGreenlet_New_NUM 3
+#define PyGreenlet_GetCurrent_NUM 4
+#define PyGreenlet_Throw_NUM 5
+#define PyGreenlet_Switch_NUM 6
+#define PyGreenlet_SetParent_NUM 7
+#define PyGreenlet_MAIN_NUM 8
+#define PyGreenlet_STARTED_NUM 9
+#define PyGreenlet_ACTIVE_NUM 10
+#define PyGreenlet_GET_PARENT_NUM 11
+
+/* Number of entries in the table. */
+#define PyGreenlet_API_pointers 12
+
+#ifndef GREENLET_MODULE
+
+/*
+ * Client side: every macro below reads the table that PyGreenlet_Import()
+ * fetched. Each translation unit that includes this header has its own copy
+ * of the pointer, so call PyGreenlet_Import() in each one that uses the API
+ * (normally there is just the one holding the module init function).
+ */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((unused))
+#endif
+static void** _PyGreenlet_API = NULL;
+
+/* The type object greenlet.greenlet (an lvalue, so &PyGreenlet_Type works). */
+#define PyGreenlet_Type \
+    (*(PyTypeObject*)_PyGreenlet_API[PyGreenlet_Type_NUM])
+
+/* greenlet.error */
+#define PyExc_GreenletError \
+    ((PyObject*)_PyGreenlet_API[PyExc_GreenletError_NUM])
+
+/* greenlet.GreenletExit */
+#define PyExc_GreenletExit \
+    ((PyObject*)_PyGreenlet_API[PyExc_GreenletExit_NUM])
+
+/*
+ * PyGreenlet* PyGreenlet_New(PyObject* run, PyGreenlet* parent)
+ * Like greenlet.greenlet(run, parent); parent may be NULL for "the current
+ * greenlet". Returns a new reference, or NULL with an exception set.
+ */
+#define PyGreenlet_New \
+    (*(PyGreenlet * (*)(PyObject * run, PyGreenlet * parent)) \
+        _PyGreenlet_API[PyGreenlet_New_NUM])
+
+/*
+ * PyGreenlet* PyGreenlet_GetCurrent(void)
+ * Like greenlet.getcurrent(). Returns a new reference.
+ */
+#define PyGreenlet_GetCurrent \
+    (*(PyGreenlet * (*)(void)) _PyGreenlet_API[PyGreenlet_GetCurrent_NUM])
+
+/*
+ * PyObject* PyGreenlet_Throw(PyGreenlet* g, PyObject* typ, PyObject* val,
+ *                            PyObject* tb)
+ * Like g.throw(typ, val, tb); val and tb may be NULL.
+ */
+#define PyGreenlet_Throw \
+    (*(PyObject * (*)(PyGreenlet * self, PyObject * typ, PyObject * val, \
+                      PyObject * tb)) \
+        _PyGreenlet_API[PyGreenlet_Throw_NUM])
+
+/*
+ * PyObject* PyGreenlet_Switch(PyGreenlet* g, PyObject* args, PyObject* kwargs)
+ * Like g.switch(*args, **kwargs); args (a tuple) and kwargs (a dict) may be
+ * NULL.
+ */
+#define PyGreenlet_Switch \
+    (*(PyObject * (*)(PyGreenlet * greenlet, PyObject * args, \
+                      PyObject * kwargs)) \
+        _PyGreenlet_API[PyGreenlet_Switch_NUM])
+
+/*
+ * int PyGreenlet_SetParent(PyGreenlet* g, PyGreenlet* new_parent)
+ * Like g.parent = new_parent. Returns 0, or -1 with an exception set.
+ */
+#define PyGreenlet_SetParent \
+    (*(int (*)(PyGreenlet * greenlet, PyGreenlet * nparent)) \
+        _PyGreenlet_API[PyGreenlet_SetParent_NUM])
+
+/*
+ * PyGreenlet* PyGreenlet_GetParent(PyGreenlet* g)
+ * Like g.parent. Returns a new reference, or NULL when there is no parent;
+ * NULL does not necessarily mean an exception is set.
+ */
+#define PyGreenlet_GetParent \
+    (*(PyGreenlet * (*)(PyGreenlet*)) \
+        _PyGreenlet_API[PyGreenlet_GET_PARENT_NUM])
+
+/* Older spelling of PyGreenlet_GetParent; keep it working. */
+#define PyGreenlet_GET_PARENT PyGreenlet_GetParent
+
+/* int PyGreenlet_MAIN(PyGreenlet* g): is g the main greenlet of its thread? */
+#define PyGreenlet_MAIN \
+    (*(int (*)(PyGreenlet*)) _PyGreenlet_API[PyGreenlet_MAIN_NUM])
+
+/* int PyGreenlet_STARTED(PyGreenlet* g): has g ever been switched into? */
+#define PyGreenlet_STARTED \
+    (*(int (*)(PyGreenlet*)) _PyGreenlet_API[PyGreenlet_STARTED_NUM])
+
+/* int PyGreenlet_ACTIVE(PyGreenlet* g): started and not yet finished? */
+#define PyGreenlet_ACTIVE \
+    (*(int (*)(PyGreenlet*)) _PyGreenlet_API[PyGreenlet_ACTIVE_NUM])
+
+/*
+ * Fetch the API table. The capsule is an attribute of the package itself
+ * (greenlet._C_API, re-exported from greenlet._greenlet). On failure
+ * _PyGreenlet_API stays NULL and an ImportError (or similar) is set.
+ * This expands to a braced block so `PyGreenlet_Import();` is a statement.
+ */
+#define PyGreenlet_Import() \
+    { \
+        _PyGreenlet_API = (void**)PyCapsule_Import("greenlet._C_API", 0); \
+    }
+
+#endif /* !GREENLET_MODULE */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* !Py_GREENLETOBJECT_H */

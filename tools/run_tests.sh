@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# Run every test: the Python test suite (tests/) under each requested CPython,
+# then the Swift engine tests (`swift test`).
+#
+# usage: tools/run_tests.sh [PYTEST_ARGS...]
+#
+# For each Python version X.Y it creates (or reuses) the virtualenv .venv-X.Y
+# in the repository, installs this project into it (a real, non-editable
+# install built by `swift build`, redone on every run), installs pytest and
+# runs `python -m pytest tests [PYTEST_ARGS...]`. Versions that are not
+# installed are reported as SKIPPED; a version that is present and fails
+# fails the run.
+#
+# Environment:
+#   GREENLET_TEST_PYTHONS  versions to test, e.g. "3.11 3.13" (default below)
+#   GREENLET_TEST_SWIFT    set to 0 to leave out `swift test`
+#   GREENLET_SWIFT         swift executable (default: swift on PATH); also
+#                          used by setup.py
+# Exit status: 0 only if every component that ran passed.
+set -uo pipefail
+
+# The versions tested when GREENLET_TEST_PYTHONS is not set.
+DEFAULT_PYTHONS="3.11"
+# All versions the project supports (used to find headers for `swift test`).
+SUPPORTED_PYTHONS="3.10 3.11 3.12 3.13"
+
+# What every test virtualenv gets besides the project itself.
+VENV_TOOLS="pip setuptools>=64 wheel pytest"
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT" || exit 2
+
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PIP_ROOT_USER_ACTION=ignore
+SWIFT="${GREENLET_SWIFT:-swift}"
+PYTHONS="${GREENLET_TEST_PYTHONS:-$DEFAULT_PYTHONS}"
+
+SUMMARY=()   # one line per component
+FAILED=0
+TESTED=0
+
+say() { printf '\n=== %s\n' "$*"; }
+note() { SUMMARY+=("$(printf '%-14s %s' "$1" "$2")"); }
+
+runs_ok() { "$1" -c 'import sys' >/dev/null 2>&1; }
+
+# Print the interpreter for version X.Y: the newest pyenv-installed X.Y.*,
+# else pythonX.Y on PATH; nothing (status 1) if there is none that runs.
+find_python() {
+    local ver="$1" cand root
+    if command -v pyenv >/dev/null 2>&1 && root="$(pyenv root 2>/dev/null)" && [[ -d "$root/versions" ]]; then
+        while read -r cand; do
+            [[ -n "$cand" ]] && runs_ok "$cand" && { echo "$cand"; return 0; }
+        done < <(ls -d "$root"/versions/"$ver".*/bin/python"$ver" 2>/dev/null | sort -rV)
+    fi
+    cand="$(command -v "python$ver" 2>/dev/null)" || return 1
+    runs_ok "$cand" || return 1   # e.g. a pyenv shim for a version not installed
+    # Resolve shims and symlinks to the real interpreter.
+    "$cand" -c 'import sys; print(sys.executable)'
+}
+
+# Create .venv-X.Y (or reuse it if its interpreter still runs and is X.Y)
+# and make sure VENV_TOOLS are installed in it.
+prepare_venv() {
+    local ver="$1" base="$2" venv="$ROOT/.venv-$1" vpy have
+    vpy="$venv/bin/python"
+    have="$("$vpy" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || true)"
+    if [[ "$have" != "$ver" ]]; then
+        [[ -e "$venv" ]] && { echo "recreating $venv (it does not run Python $ver)"; rm -rf "$venv"; }
+        echo "creating $venv with $base"
+        if ! "$base" -m venv "$venv"; then
+            # Some distributions ship python without ensurepip; fall back to
+            # virtualenv, fetched from PyPI into a private directory.
+            echo "python -m venv failed; trying virtualenv"
+            rm -rf "$venv"
+            local vedir="$ROOT/.venv-tools-$ver"
+            "$base" -m pip install -q --target "$vedir" virtualenv \
+                && PYTHONPATH="$vedir" "$base" -m virtualenv -q "$venv" \
+                || return 1
+        fi
+    fi
+    # Install/upgrade the tools only when the wanted list changed.
+    if [[ "$(cat "$venv/.tools" 2>/dev/null)" != "$VENV_TOOLS" ]]; then
+        # shellcheck disable=SC2086
+        "$vpy" -m pip install -q --upgrade $VENV_TOOLS || return 1
+        echo "$VENV_TOOLS" > "$venv/.tools"
+    fi
+}
+
+test_python() {
+    local ver="$1" base vpy rc
+    shift   # the rest are pytest arguments
+    say "Python $ver"
+    if ! base="$(find_python "$ver")"; then
+        echo "SKIPPED: Python $ver is not installed (no \$(pyenv root)/versions/$ver.*/bin/python$ver, no python$ver on PATH)"
+        note "python$ver" "SKIPPED (not installed)"
+        return 0
+    fi
+    echo "interpreter: $base"
+    TESTED=$((TESTED + 1))
+    if ! prepare_venv "$ver" "$base"; then
+        note "python$ver" "FAILED (could not set up .venv-$ver)"
+        return 1
+    fi
+    vpy="$ROOT/.venv-$ver/bin/python"
+
+    # setuptools' build/ dir can hold files deleted from the sources since
+    # the last run; start it clean so the install matches the tree exactly.
+    # (swift build is incremental via .build-pyX.Y, so this costs little.)
+    rm -rf "$ROOT/build"
+    echo "installing the project (swift build for $ver) ..."
+    if ! "$vpy" -m pip install -q --no-build-isolation --no-deps --force-reinstall "$ROOT"; then
+        note "python$ver" "FAILED (install/build)"
+        return 1
+    fi
+
+    echo "running: python -m pytest tests $*"
+    "$vpy" -m pytest tests "$@"
+    rc=$?
+    case "$rc" in
+        0) note "python$ver" "PASSED" ;;
+        5) note "python$ver" "FAILED (pytest collected no tests)"; return 1 ;;
+        *) note "python$ver" "FAILED (pytest exit status $rc)"; return 1 ;;
+    esac
+}
+
+test_swift() {
+    local ver py="" pyflags=() args
+    say "Swift engine tests"
+    if [[ "${GREENLET_TEST_SWIFT:-1}" == 0 ]]; then
+        echo "SKIPPED: GREENLET_TEST_SWIFT=0"
+        note "swift test" "SKIPPED (GREENLET_TEST_SWIFT=0)"
+        return 0
+    fi
+    if ! command -v "$SWIFT" >/dev/null 2>&1; then
+        echo "swift not found ('$SWIFT'); install Swift from https://www.swift.org/install/"
+        note "swift test" "FAILED (swift not found)"
+        return 1
+    fi
+    # The package's Greenlet target needs Python.h: build against the first
+    # Python found, preferring the versions being tested. tools/swift_flags.py
+    # gives its -Xcc -I<include> and -Xswiftc -DPY_GE_3_X arguments, as for setup.py.
+    for ver in $PYTHONS $SUPPORTED_PYTHONS; do
+        py="$(find_python "${ver#python}")" && break
+        py=""
+    done
+    if [[ -z "$py" ]]; then
+        echo "no Python found for the headers"
+        note "swift test" "FAILED (no Python for the headers)"
+        return 1
+    fi
+    if ! mapfile -t pyflags < <("$py" -B -c 'import sys; sys.path.insert(0, sys.argv[1]); import swift_flags; print("\n".join(swift_flags.python_flags()))' "$ROOT/tools") \
+            || [[ ${#pyflags[@]} -eq 0 ]]; then
+        note "swift test" "FAILED (tools/swift_flags.py)"
+        return 1
+    fi
+    args=(test --package-path "$ROOT" --scratch-path "$ROOT/.build-test"
+          -Xswiftc -enforce-exclusivity=unchecked "${pyflags[@]}")
+    echo "running: $SWIFT ${args[*]}   (headers of $py)"
+    if "$SWIFT" "${args[@]}" </dev/null; then
+        note "swift test" "PASSED"
+    else
+        note "swift test" "FAILED"
+        return 1
+    fi
+}
+
+for ver in $PYTHONS; do
+    ver="${ver#python}"
+    if [[ ! "$ver" =~ ^3\.[0-9]+$ ]]; then
+        echo "error: '$ver' in GREENLET_TEST_PYTHONS is not a version like 3.11" >&2
+        note "python$ver" "FAILED (bad version)"
+        FAILED=1
+        continue
+    fi
+    test_python "$ver" "$@" </dev/null || FAILED=1
+done
+if [[ "$TESTED" -eq 0 ]]; then
+    echo "error: none of the requested Python versions ($PYTHONS) is installed" >&2
+    FAILED=1
+fi
+
+test_swift || FAILED=1
+
+say "Summary"
+printf '%s\n' "${SUMMARY[@]}"
+if [[ "$FAILED" -ne 0 ]]; then
+    echo "RESULT: FAILED"
+    exit 1
+fi
+echo "RESULT: PASSED"
