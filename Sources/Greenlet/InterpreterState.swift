@@ -182,12 +182,28 @@ extension UnsafeMutablePointer where Pointee == InterpreterState {
         ts.pointee.datastack_top = pointee.datastackTop
         ts.pointee.datastack_limit = pointee.datastackLimit
         #endif
+        // While it runs, its frames and data stack belong to the thread state.
+        forgetRunningState()
         #if PY_GE_3_13
         trashInstall(ts)
         #elseif PY_GE_3_12
         ts.pointee.trash.delete_nesting = pointee.trashNesting
         #else
         ts.pointee.trash_delete_nesting = pointee.trashNesting
+        #endif
+    }
+
+    /// Drops the saved pointers to frames and data stack without freeing anything: the
+    /// thread state owns them while the greenlet runs.
+    @inline(__always)
+    func forgetRunningState() {
+        #if PY_GE_3_11
+        pointee.currentFrame = nil
+        pointee.datastackChunk = nil
+        pointee.datastackTop = nil
+        pointee.datastackLimit = nil
+        #else
+        pointee.topFrame = nil
         #endif
     }
 

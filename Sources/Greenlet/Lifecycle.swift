@@ -29,6 +29,7 @@ enum Lifecycle {
         }
         Switch.withInterpreter(state) { $0.discard(chunks: pool) }
         state.pointee.stack.releaseCopy()
+        if state.pointee.isMain { ThreadExit.mainGreenlets -= 1 }
         release(state.pointee.main?.object)
         state.pointee.main = nil
         state.deinitialize(count: 1)

@@ -3,7 +3,8 @@ import CPythonShim
 /// The module `greenlet._greenlet`: its functions, its exceptions, and the C API capsule.
 @_cdecl("PyInit__greenlet")
 public func PyInit__greenlet() -> UnsafeMutablePointer<PyObject>? {
-    guard Globals.initialize(), GreenletTypeSetup.prepare() else { return nil }
+    guard Globals.initialize(), GreenletTypeSetup.prepare(), TestSupport.prepareUnswitchableType(),
+          ThreadExit.install() else { return nil }
     let definition = withUnsafeMutablePointer(to: &GreenletModuleDef) { $0 }
     definition.pointee.m_name = cString("greenlet._greenlet")
     definition.pointee.m_doc = cString("Lightweight in-process coroutines that switch C stacks (core in Swift).")
@@ -15,14 +16,15 @@ public func PyInit__greenlet() -> UnsafeMutablePointer<PyObject>? {
                     ml_doc: cString("settrace(callback) -> object\n\nSets a new tracing function and returns the previous one.\n")),
         PyMethodDef(ml_name: cString("gettrace"), ml_meth: ModuleFunctions.getTrace, ml_flags: METH_NOARGS,
                     ml_doc: cString("gettrace() -> object\n\nReturns the currently set tracing function, or None.\n")),
-        PyMethodDef(),
-    ])
+    ] + TestSupport.methods + [PyMethodDef()])
     guard let module = gl_module_create(definition) else { return nil }
     let type = UnsafeMutableRawPointer(GreenletTypeRef).assumingMemoryBound(to: PyObject.self)
     let capsule = CAPI.makeCapsule()
     let entries: [(StaticString, PyRef?)] = [
         ("greenlet", type), ("GreenletExit", Globals.greenletExit), ("error", Globals.error),
         ("_C_API", capsule),
+        ("UnswitchableGreenlet", UnsafeMutableRawPointer(withUnsafeMutablePointer(to: &UnswitchableGreenletType) { $0 })
+            .assumingMemoryBound(to: PyObject.self)),
         ("GREENLET_USE_GC", gl_true()), ("GREENLET_USE_TRACING", gl_true()),
         ("GREENLET_USE_CONTEXT_VARS", gl_true()), ("GREENLET_USE_STANDARD_THREADING", gl_true()),
     ]
@@ -33,6 +35,10 @@ public func PyInit__greenlet() -> UnsafeMutablePointer<PyObject>? {
         }
     }
     release(capsule)
+    guard PyModule_AddIntConstant(module, "CLOCKS_PER_SEC", Int(CLOCKS_PER_SEC)) == 0 else {
+        module.decref()
+        return nil
+    }
     // Frameworks read these as attributes of the type itself (eventlet does).
     let typeDict = GreenletTypeRef.pointee.tp_dict!
     for name in ["getcurrent", "settrace", "gettrace"] {

@@ -67,8 +67,11 @@ enum Switch {
         if target.state.pointee.forceSwitchError {
             thread.pointee.target = nil
             thread.passed.take().drop()
-            raise(Globals.error, "switch forced to fail")
+            raise(PyExc_SystemError, "Failed to switch stacks into a running greenlet.")
             return SwitchArgs()
+        }
+        if target.state.pointee.forceStackSwitchError {
+            Py_FatalError(cString("greenlet: Failed low-level slp_switch(). The stack is probably corrupt."))
         }
         let ts = currentThreadState()
         let currentState = current.state
@@ -98,7 +101,7 @@ enum Switch {
         if state.pointee.forceSwitchError {
             run.decref()
             carried.drop()
-            raise(Globals.error, "switch forced to fail")
+            raise(PyExc_SystemError, "Failed to switch stacks into a greenlet for the first time.")
             return SwitchArgs()
         }
         let ts = currentThreadState()
@@ -166,14 +169,14 @@ enum Switch {
         StackEngine.finishCurrent(on: thread.engine)
         var value = result
         var parent = state.pointee.parent
+        // The parents stay alive without references of our own: this greenlet holds its
+        // parent, and stays alive itself (as the thread's current) until the switch is done.
         while let next = parent {
-            next.object.incref()
             let carried = value.map { SwitchArgs(single: $0) } ?? SwitchArgs()
             value = nil
             // Only returns if the switch failed, with the reason set as the exception.
             Switch.to(next, carrying: carried).drop()
             parent = next.state.pointee.parent
-            next.object.decref()
         }
         PyErr_WriteUnraisable(me.object)
         Py_FatalError(cString("greenlet: ran out of parent greenlets while propagating exception; cannot continue"))

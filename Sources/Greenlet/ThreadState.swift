@@ -49,6 +49,7 @@ struct ThreadState {
             stacks: StackThread(main: mainSlice), main: main, current: main.object.newReference().asGreenlet,
             target: nil, passed: SwitchArgs(), trace: nil, chunks: ChunkPool(), pendingKills: nil))
         mainState.pointee.thread = state
+        ThreadExit.mainGreenlets += 1
         greenlet_thread_state_set(UnsafeMutableRawPointer(state))
         return state
     }

@@ -28,9 +28,13 @@ extern PyTypeObject UnswitchableGreenletType;
 extern PyModuleDef GreenletModuleDef;
 
 /// The running thread's greenlet state (owned by Swift). A C thread-local, which Swift cannot
-/// declare.
+/// declare; setting it also arms the thread-exit hook for this thread.
 void *greenlet_thread_state_get(void);
 void greenlet_thread_state_set(void *state);
+
+/// Called when a thread that has greenlet state exits, without the GIL. Installed once.
+typedef void (*greenlet_thread_exit_fn)(void *state);
+int greenlet_install_thread_exit_hook(greenlet_thread_exit_fn hook);
 
 static const unsigned long GL_TPFLAGS_GREENLET =
     Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC;

@@ -1,0 +1,114 @@
+import CPythonShim
+
+/// Functions and a type that exist for greenlet's own test suites (upstream's imports them
+/// from `greenlet._greenlet`), plus the optional cleanup switch.
+enum TestSupport {
+    nonisolated(unsafe) static var optionalCleanupClocks: Int = 0  // -1: disabled
+
+    static var methods: [PyMethodDef] {
+        [
+            PyMethodDef(ml_name: cString("get_pending_cleanup_count"), ml_meth: pendingCleanupCount,
+                        ml_flags: METH_NOARGS, ml_doc: cString("get_pending_cleanup_count() -> Integer\n\nGet the number of greenlet cleanup operations pending. Testing only.\n")),
+            PyMethodDef(ml_name: cString("get_total_main_greenlets"), ml_meth: totalMainGreenlets,
+                        ml_flags: METH_NOARGS, ml_doc: cString("get_total_main_greenlets() -> Integer\n\nQuickly return the number of main greenlets that exist. Testing only.\n")),
+            PyMethodDef(ml_name: cString("set_thread_local"), ml_meth: setThreadLocal,
+                        ml_flags: METH_VARARGS, ml_doc: cString("set_thread_local(key, value) -> None\n\nSet a value in the current thread-local dictionary. Debugging only.\n")),
+            PyMethodDef(ml_name: cString("enable_optional_cleanup"), ml_meth: enableOptionalCleanup,
+                        ml_flags: METH_O, ml_doc: cString("enable_optional_cleanup(bool) -> None\n\nEnable or disable optional cleanup operations.\n")),
+            PyMethodDef(ml_name: cString("get_clocks_used_doing_optional_cleanup"), ml_meth: clocksUsed,
+                        ml_flags: METH_NOARGS, ml_doc: cString("get_clocks_used_doing_optional_cleanup() -> Integer\n\nProcessor clocks spent looking for greenlets leaked by exited threads; None if disabled.\n")),
+        ] + trashMethods
+    }
+
+    private static var trashMethods: [PyMethodDef] {
+        #if PY_GE_3_13
+        return []
+        #else
+        return [PyMethodDef(ml_name: cString("get_tstate_trash_delete_nesting"), ml_meth: trashNesting,
+                            ml_flags: METH_NOARGS, ml_doc: cString("Return the 'trash can' nesting level. Testing only.\n"))]
+        #endif
+    }
+
+    static let pendingCleanupCount: PyCFunction = { _, _ in PyLong_FromSsize_t(ThreadExit.pending) }
+    static let totalMainGreenlets: PyCFunction = { _, _ in PyLong_FromSsize_t(ThreadExit.mainGreenlets) }
+
+    static let setThreadLocal: PyCFunction = { _, args in
+        guard let args, gl_tuple_size(args) == 2 else {
+            return raise(PyExc_TypeError, "set_thread_local expected 2 arguments")
+        }
+        guard PyDict_SetItem(PyThreadState_GetDict(), gl_tuple_item(args, 0), gl_tuple_item(args, 1)) == 0 else { return nil }
+        return newNone()
+    }
+
+    static let enableOptionalCleanup: PyCFunction = { _, flag in
+        let enabled = PyObject_IsTrue(flag)
+        if enabled < 0 { return nil }
+        if enabled == 0 {
+            optionalCleanupClocks = -1
+        } else if optionalCleanupClocks == -1 {
+            optionalCleanupClocks = 0
+        }
+        return newNone()
+    }
+
+    static let clocksUsed: PyCFunction = { _, _ in
+        optionalCleanupClocks == -1 ? newNone() : PyLong_FromSsize_t(optionalCleanupClocks)
+    }
+
+    #if !PY_GE_3_13
+    static let trashNesting: PyCFunction = { _, _ in
+        #if PY_GE_3_12
+        return PyLong_FromLong(Int(currentThreadState().pointee.trash.delete_nesting))
+        #else
+        return PyLong_FromLong(Int(currentThreadState().pointee.trash_delete_nesting))
+        #endif
+    }
+    #endif
+
+    /// `UnswitchableGreenlet`: a greenlet whose switches can be made to fail, to test the
+    /// failure paths.
+    static func prepareUnswitchableType() -> Bool {
+        let type = withUnsafeMutablePointer(to: &UnswitchableGreenletType) { $0 }
+        type.pointee.tp_name = cString("greenlet._greenlet.UnswitchableGreenlet")
+        type.pointee.tp_basicsize = MemoryLayout<GreenletObject>.size
+        type.pointee.tp_flags = GL_TPFLAGS_GREENLET
+        type.pointee.tp_base = GreenletTypeRef
+        type.pointee.tp_traverse = Lifecycle.traverse
+        type.pointee.tp_clear = Lifecycle.clear
+        type.pointee.tp_is_gc = Lifecycle.isCollectable
+        type.pointee.tp_getset = GreenletTypeSetup.table([
+            PyGetSetDef(name: cString("force_switch_error"), get: getForceSwitchError,
+                        set: setForceSwitchError, doc: nil, closure: nil),
+            PyGetSetDef(name: cString("force_slp_switch_error"), get: getForceStackSwitchError,
+                        set: setForceStackSwitchError, doc: nil, closure: nil),
+            PyGetSetDef(),
+        ])
+        return PyType_Ready(type) == 0
+    }
+
+    static let getForceSwitchError: getter = { object, _ in
+        (object!.asGreenlet.state.pointee.forceSwitchError ? gl_true() : gl_false()).newReference()
+    }
+    static let setForceSwitchError: setter = { object, value, _ in
+        guard let flag = truth(value) else { return -1 }
+        object!.asGreenlet.state.pointee.forceSwitchError = flag
+        return 0
+    }
+    static let getForceStackSwitchError: getter = { object, _ in
+        (object!.asGreenlet.state.pointee.forceStackSwitchError ? gl_true() : gl_false()).newReference()
+    }
+    static let setForceStackSwitchError: setter = { object, value, _ in
+        guard let flag = truth(value) else { return -1 }
+        object!.asGreenlet.state.pointee.forceStackSwitchError = flag
+        return 0
+    }
+
+    private static func truth(_ value: PyRef?) -> Bool? {
+        guard let value else {
+            raise(PyExc_AttributeError, "can't delete attribute")
+            return nil
+        }
+        let truth = PyObject_IsTrue(value)
+        return truth < 0 ? nil : truth == 1
+    }
+}

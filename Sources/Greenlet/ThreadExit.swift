@@ -1,0 +1,78 @@
+import CPythonShim
+
+/// What happens to a thread's greenlet state when the thread exits.
+///
+/// The OS thread's exit hook runs without the GIL, possibly after CPython has let go of the
+/// thread, so it only marks the thread dead and queues its state; a pending call destroys the
+/// queue later, on whichever thread holds the GIL.
+enum ThreadExit {
+    nonisolated(unsafe) static var lock: PyThread_type_lock? = nil
+    nonisolated(unsafe) static var queue: [UnsafeMutablePointer<ThreadState>] = []
+    nonisolated(unsafe) static var mainGreenlets = 0
+
+    static func install() -> Bool {
+        lock = PyThread_allocate_lock()
+        return lock != nil && greenlet_install_thread_exit_hook(threadExited) == 0
+    }
+
+    /// Thread states waiting for destruction (`get_pending_cleanup_count`).
+    static var pending: Int {
+        PyThread_acquire_lock(lock, 1)
+        defer { PyThread_release_lock(lock) }
+        return queue.count
+    }
+
+    /// The exit hook: no GIL here.
+    private static let threadExited: greenlet_thread_exit_fn = { raw in
+        guard let raw else { return }
+        let state = raw.assumingMemoryBound(to: ThreadState.self)
+        // From now on this thread's greenlets count as belonging to an exited thread.
+        state.pointee.main.state.pointee.thread = nil
+        guard PyInterpreterState_Head() != nil else { return }  // too late to clean up: leak
+        PyThread_acquire_lock(lock, 1)
+        queue.append(state)
+        let first = queue.count == 1
+        PyThread_release_lock(lock)
+        if first && Py_AddPendingCall(destroyQueued, nil) < 0 {
+            fputs("greenlet: WARNING: failed in call to Py_AddPendingCall; expect a memory leak.\n", stderr)
+        }
+    }
+
+    /// The pending call: destroys queued thread states, with the GIL.
+    private static let destroyQueued: @convention(c) (UnsafeMutableRawPointer?) -> Int32 = { _ in
+        while true {
+            PyThread_acquire_lock(lock, 1)
+            let next = queue.isEmpty ? nil : queue.removeFirst()
+            PyThread_release_lock(lock)
+            guard let next else { return 0 }
+            destroy(next)
+        }
+    }
+
+    /// Releases what a dead thread's state holds. Its greenlets become dead once nothing
+    /// refers to them; those that were suspended never run again.
+    static func destroy(_ state: UnsafeMutablePointer<ThreadState>) {
+        let main = state.pointee.main
+        main.state.pointee.thread = nil
+        let current = state.pointee.current
+        if current != main {
+            // The thread ended while this greenlet ran: CPython already freed its data
+            // stack along with the thread state, and it can never run again.
+            let currentState = current.state
+            Switch.withInterpreter(currentState) { $0.forgetRunningState() }
+            if currentState.pointee.stack.isActive { currentState.pointee.stack.finish() }
+        }
+        let trace = state.pointee.trace
+        state.pointee.trace = nil
+        let kills = state.pointee.pendingKills
+        state.pointee.pendingKills = nil
+        ChunkPool.drain(state.chunks)
+        state.pointee.passed.drop()
+        state.deinitialize(count: 1)
+        state.deallocate()
+        release(trace)
+        release(kills)
+        current.object.decref()
+        main.object.decref()
+    }
+}
