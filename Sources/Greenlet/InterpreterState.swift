@@ -143,8 +143,10 @@ extension UnsafeMutablePointer where Pointee == InterpreterState {
     }
 
     /// Moves this greenlet's state into the thread state, as it was when it switched away.
+    /// `origin` is the state captured from the greenlet that switched away: whether Python
+    /// tracing is on carries over from it, as `sys.settrace` is per thread, not per greenlet.
     @inline(__always)
-    func install(into ts: ThreadStateRef) {
+    func install(into ts: ThreadStateRef, after origin: UnsafeMutablePointer<InterpreterState>) {
         ts.pointee.context = pointee.context
         pointee.context = nil
         // A new context version invalidates ContextVar caches that were filled in another greenlet.
@@ -175,7 +177,7 @@ extension UnsafeMutablePointer where Pointee == InterpreterState {
         ts.pointee.frame = pointee.topFrame
         #endif
         #if !PY_GE_3_12
-        ts.pointee.cframe.pointee.use_tracing = pointee.useTracing
+        ts.pointee.cframe.pointee.use_tracing = origin.pointee.useTracing
         #endif
         #if PY_GE_3_11
         ts.pointee.datastack_chunk = pointee.datastackChunk

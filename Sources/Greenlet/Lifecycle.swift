@@ -5,10 +5,13 @@ import StackEngine
 enum Lifecycle {
     /// `tp_new`: a greenlet that has not started, whose parent is the current greenlet.
     static let new: newfunc = { type, _, _ in
-        guard let type, let object = type.pointee.tp_alloc(type, 0) else { return nil }
+        // object's own tp_new: it refuses abstract classes.
+        guard let type, let object = PyBaseObject_Type.tp_new(type, Globals.emptyTuple, nil) else { return nil }
         let greenlet = object.asGreenlet
         let state = GreenletState.attach(to: greenlet, isMain: false)
-        state.pointee.parent = ThreadState.current().pointee.current.object.newReference().asGreenlet
+        let thread = ThreadState.current()
+        thread.runPendingKills()
+        state.pointee.parent = thread.pointee.current.object.newReference().asGreenlet
         return object
     }
 
@@ -59,8 +62,7 @@ enum Lifecycle {
         let object = greenlet.object
         let state = greenlet.state
         gl_set_refcnt(object, 1)  // alive again while it runs
-        var type: PyRef? = nil, value: PyRef? = nil, traceback: PyRef? = nil
-        PyErr_Fetch(&type, &value, &traceback)
+        let pending = PendingException.take()
         let here = ThreadState.existing
         if let here, let owner = state.owningThread, owner == here {
             // Control comes back here when it ends: make the killer its parent for the while.
@@ -91,7 +93,7 @@ enum Lifecycle {
                 PyFile_WriteString(cString("\n"), stderr)
             }
         }
-        PyErr_Restore(type, value, traceback)
+        pending.restore()
         let remaining = gl_refcnt(object) - 1
         gl_set_refcnt(object, remaining)
         if remaining == 0 { return true }

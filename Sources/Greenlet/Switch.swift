@@ -88,16 +88,28 @@ enum Switch {
     private static func start(
         _ target: GreenletRef, carrying carried: SwitchArgs, on thread: UnsafeMutablePointer<ThreadState>
     ) -> SwitchArgs? {
-        // `run` may be a property or a method of a subclass: arbitrary Python code.
+        // `run` may be a property or a method of a subclass: arbitrary Python code, which must
+        // neither lose a pending exception (from throw) nor leave this switch in a bad spot.
+        let pending = carried.carriesException ? PendingException.take() : nil
         guard let run = PyObject_GetAttr(target.object, Globals.strRun) else {
+            pending?.drop()
             carried.drop()
             return SwitchArgs()
         }
         let state = target.state
         if state.pointee.stack.isStarted {
             run.decref()
+            pending?.restore()
             return nil
         }
+        // The lookup may have re-parented it onto another thread.
+        guard checkThread(of: target, from: thread) else {
+            run.decref()
+            pending?.drop()
+            carried.drop()
+            return SwitchArgs()
+        }
+        pending?.restore()
         if state.pointee.forceSwitchError {
             run.decref()
             carried.drop()
@@ -109,8 +121,7 @@ enum Switch {
         let currentState = current.state
         withInterpreter(currentState) { $0.capture(from: ts) }
         withInterpreter(state) { $0.prepareStart(from: ts, chunks: thread.chunks) }
-        release(state.pointee.run)
-        state.pointee.run = run
+        thread.pointee.startingRun = run
         state.pointee.main = thread.pointee.main.object.newReference().asGreenlet
         thread.passed.pointee = carried
         thread.pointee.target = target
@@ -118,7 +129,9 @@ enum Switch {
             stack(of: state), on: thread.engine, entry: greenletEntry,
             context: UnsafeMutableRawPointer(target))
         if outcome == .outOfMemory {
-            // Back to never started: it keeps the run callable it had looked up.
+            // Back to never started.
+            thread.pointee.startingRun = nil
+            run.decref()
             withInterpreter(state) { $0.discard(chunks: thread.chunks) }
             release(state.pointee.main?.object)
             state.pointee.main = nil
@@ -131,7 +144,7 @@ enum Switch {
     private static func switchFailed(
         _ thread: UnsafeMutablePointer<ThreadState>, restoring state: UnsafeMutablePointer<GreenletState>
     ) -> SwitchArgs {
-        withInterpreter(state) { $0.install(into: currentThreadState()) }
+        interpreter(of: state).install(into: currentThreadState(), after: interpreter(of: state))
         thread.pointee.target = nil
         thread.passed.take().drop()
         PyErr_NoMemory()
@@ -147,7 +160,7 @@ enum Switch {
         let origin = thread.pointee.current  // its reference moves to this function
         thread.pointee.current = me.object.newReference().asGreenlet
         if origin != me {
-            withInterpreter(me.state) { $0.install(into: currentThreadState()) }
+            interpreter(of: me.state).install(into: currentThreadState(), after: interpreter(of: origin.state))
         }
         var carried = thread.passed.take()
         if let trace = thread.pointee.trace {
@@ -204,10 +217,21 @@ enum Switch {
 private func greenletEntry(_ context: UnsafeMutableRawPointer?) {
     let me = context.unsafelyUnwrapped.assumingMemoryBound(to: GreenletObject.self)
     let thread = ThreadState.current()
-    let carried = Switch.switchedIn(thread)
+    let run = thread.pointee.startingRun.unsafelyUnwrapped
+    thread.pointee.startingRun = nil
+    var carried = Switch.switchedIn(thread)
+    // The callable given as `run` goes now, in the new greenlet: its __del__ may switch.
     let state = me.state
-    let run = state.pointee.run.unsafelyUnwrapped
-    state.pointee.run = nil
+    if let given = state.pointee.run {
+        state.pointee.run = nil
+        let pending = carried.carriesException ? PendingException.take() : nil
+        given.decref()
+        pending?.restore()
+        if !carried.carriesException && PyErr_Occurred() != nil {
+            carried.drop()
+            carried = SwitchArgs()
+        }
+    }
     var result: PyRef? = nil
     if !carried.carriesException {
         let (args, kwargs) = carried.callArguments()
@@ -233,5 +257,27 @@ enum Exit {
         release(type)
         release(traceback)
         return value ?? newNone()
+    }
+}
+
+/// The thread's pending exception, held aside while Python code runs.
+struct PendingException {
+    var type: PyRef?
+    var value: PyRef?
+    var traceback: PyRef?
+
+    static func take() -> PendingException {
+        var pending = PendingException()
+        PyErr_Fetch(&pending.type, &pending.value, &pending.traceback)
+        return pending
+    }
+
+    /// Sets it as the thread's exception again (consumes it).
+    func restore() { PyErr_Restore(type, value, traceback) }
+
+    func drop() {
+        release(type)
+        release(value)
+        release(traceback)
     }
 }

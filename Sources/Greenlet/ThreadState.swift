@@ -17,6 +17,8 @@ struct ThreadState {
     var target: GreenletRef?
     /// What a switch in progress carries; all nil means an exception is pending instead.
     var passed: SwitchArgs
+    /// The callable a greenlet being started runs, from its `run` lookup to its entry (owned).
+    var startingRun: PyRef?
     /// The greenlet trace function (owned), or nil.
     var trace: PyRef?
     var chunks: ChunkPool
@@ -47,7 +49,7 @@ struct ThreadState {
         let mainSlice = withUnsafeMutablePointer(to: &mainState.pointee.stack) { $0 }
         state.initialize(to: ThreadState(
             stacks: StackThread(main: mainSlice), main: main, current: main.object.newReference().asGreenlet,
-            target: nil, passed: SwitchArgs(), trace: nil, chunks: ChunkPool(), pendingKills: nil))
+            target: nil, passed: SwitchArgs(), startingRun: nil, trace: nil, chunks: ChunkPool(), pendingKills: nil))
         mainState.pointee.thread = state
         ThreadExit.mainGreenlets += 1
         greenlet_thread_state_set(UnsafeMutableRawPointer(state))

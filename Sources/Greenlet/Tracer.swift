@@ -9,8 +9,7 @@ enum Tracer {
         _ trace: PyRef, _ event: PyRef, origin: GreenletRef, target: GreenletRef,
         thread: UnsafeMutablePointer<ThreadState>
     ) -> Bool {
-        var type: PyRef? = nil, value: PyRef? = nil, traceback: PyRef? = nil
-        PyErr_Fetch(&type, &value, &traceback)
+        let pending = PendingException.take()
         trace.incref()  // it may replace itself
         let ts = currentThreadState()
         Tracing.enter(ts)
@@ -27,20 +26,17 @@ enum Tracer {
         Tracing.leave(ts)
         trace.decref()
         guard let outcome else {
-            release(type)
-            release(value)
-            release(traceback)
-            set(nil, on: thread)
+            pending.drop()
+            set(nil, on: thread).decref()
             return false
         }
         outcome.decref()
-        PyErr_Restore(type, value, traceback)
+        pending.restore()
         return true
     }
 
     /// Replaces the thread's trace function (`None` or nil removes it); returns the old one
     /// as a new reference, or None.
-    @discardableResult
     static func set(_ function: PyRef?, on thread: UnsafeMutablePointer<ThreadState>) -> PyRef {
         let old = thread.pointee.trace
         thread.pointee.trace = function.flatMap { $0.isNone ? nil : $0.newReference() }
