@@ -30,7 +30,7 @@ enum CAPI {
     }
 
     private static func shuttingDown() -> Bool {
-        guard Globals.finalizing else { return false }
+        guard interpreterIsFinalizing() else { return false }
         raise(PyExc_RuntimeError, "greenlet is being finalized")
         return true
     }
@@ -49,8 +49,7 @@ enum CAPI {
     }
 
     static let getCurrent: @convention(c) () -> GreenletRef? = {
-        guard !shuttingDown() else { return nil }
-        return ModuleFunctions.getCurrent(nil, nil)?.asGreenlet
+        ModuleFunctions.getCurrent(nil, nil)?.asGreenlet
     }
 
     static let throwInto: @convention(c) (GreenletRef?, PyRef?, PyRef?, PyRef?) -> PyRef? = { greenlet, type, value, traceback in

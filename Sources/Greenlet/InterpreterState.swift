@@ -343,5 +343,25 @@ enum Tracing {
     }
 }
 
+/// True once the interpreter has begun finalizing (after atexit callbacks): greenlet then
+/// refuses new work instead of touching a half torn-down interpreter.
+@inline(__always) func interpreterIsFinalizing() -> Bool {
+    #if PY_GE_3_13
+    return Py_IsFinalizing() != 0
+    #else
+    return _Py_IsFinalizing() != 0
+    #endif
+}
+
+/// Whether a greenlet may still run Python code while the interpreter finalizes. Before
+/// 3.11 that crashes, so dying greenlets are only marked dead then.
+let canRunDuringFinalization: Bool = {
+    #if PY_GE_3_11
+    return true
+    #else
+    return false
+    #endif
+}()
+
 /// The running thread's CPython state.
 @inline(__always) func currentThreadState() -> ThreadStateRef { PyThreadState_Get() }

@@ -64,7 +64,9 @@ enum Lifecycle {
         gl_set_refcnt(object, 1)  // alive again while it runs
         let pending = PendingException.take()
         let here = ThreadState.existing
-        if let here, let owner = state.owningThread, owner == here {
+        if !canRunDuringFinalization && interpreterIsFinalizing() {
+            state.pointee.stack.finish()
+        } else if let here, let owner = state.owningThread, owner == here {
             // Control comes back here when it ends: make the killer its parent for the while.
             let parent = state.pointee.parent
             state.pointee.parent = here.pointee.current.object.newReference().asGreenlet

@@ -55,6 +55,7 @@ public func PyInit__greenlet() -> UnsafeMutablePointer<PyObject>? {
 /// The module-level functions.
 enum ModuleFunctions {
     static let getCurrent: PyCFunction = { _, _ in
+        if interpreterIsFinalizing() { return raise(PyExc_RuntimeError, "greenlet is being finalized") }
         let thread = ThreadState.current()
         thread.runPendingKills()
         return thread.pointee.current.object.newReference()

@@ -9,8 +9,6 @@ enum Globals {
     nonisolated(unsafe) static var strRun: PyRef? = nil
     nonisolated(unsafe) static var eventSwitch: PyRef? = nil
     nonisolated(unsafe) static var eventThrow: PyRef? = nil
-    /// Set once the interpreter starts finalizing this module: C API calls then fail cleanly.
-    nonisolated(unsafe) static var finalizing = false
 
     static func initialize() -> Bool {
         greenletExit = PyErr_NewExceptionWithDoc(

@@ -48,7 +48,9 @@ enum Switch {
             return false
         }
         if main != thread.pointee.main {
-            raise(Globals.error, "cannot switch to a different thread")
+            _ = withVaList([thread.pointee.main.object, main.object]) {
+                PyErr_FormatV(Globals.error, cString("Cannot switch to a different thread\n\tCurrent:  %R\n\tExpected: %R"), $0)
+            }
             return false
         }
         return true

@@ -33,7 +33,8 @@ enum ThreadExit {
         queue.append(state)
         let first = queue.count == 1
         PyThread_release_lock(lock)
-        if first && Py_AddPendingCall(destroyQueued, nil) < 0 {
+        // A finalizing interpreter cannot take pending calls: those states leak.
+        if first && !interpreterIsFinalizing() && Py_AddPendingCall(destroyQueued, nil) < 0 {
             fputs("greenlet: WARNING: failed in call to Py_AddPendingCall; expect a memory leak.\n", stderr)
         }
     }
@@ -73,6 +74,33 @@ enum ThreadExit {
         release(trace)
         release(kills)
         current.object.decref()
+        let mainWasCurrent = current == main
+        let referencesBeyondOurs = gl_refcnt(main.object) - 1
         main.object.decref()
+        if mainWasCurrent && referencesBeyondOurs == 1 {
+            recoverStrandedReference(to: main)
+        }
+    }
+
+    /// A suspended greenlet of the dead thread may have held the main greenlet from a frame
+    /// that can never run again (it was switching to it); that reference is then unreachable
+    /// and the main greenlet would leak. If the collector knows of no referrer at all, drop
+    /// it. This costs a heap walk, so it can be turned off (`enable_optional_cleanup`).
+    private static func recoverStrandedReference(to main: GreenletRef) {
+        guard TestSupport.optionalCleanupClocks != -1, !interpreterIsFinalizing() else { return }
+        let began = clock()
+        let pending = PendingException.take()
+        if let gc = PyImport_ImportModule("gc") {
+            let getReferrers = PyObject_GetAttrString(gc, "get_referrers")
+            if let getReferrers, let referrers = PyObject_CallOneArg(getReferrers, main.object) {
+                if PyList_Size(referrers) == 0 { main.object.decref() }
+                referrers.decref()
+            }
+            release(getReferrers)
+            gc.decref()
+        }
+        PyErr_Clear()
+        pending.restore()
+        TestSupport.optionalCleanupClocks += Int(clock() - began)
     }
 }

@@ -89,6 +89,8 @@ extension UnsafeMutablePointer where Pointee == ThreadState {
     }
 
     @inline(never) private func drainPendingKills() {
+        // While the interpreter finalizes, the queued objects may already be gone: leak them.
+        if interpreterIsFinalizing() { return }
         while let list = pointee.pendingKills {
             pointee.pendingKills = nil
             // Dropping the list drops the last references: each greenlet is killed here.
