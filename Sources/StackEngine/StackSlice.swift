@@ -1,10 +1,10 @@
 import CStackSwitch
 #if canImport(Glibc)
-import Glibc
+internal import Glibc
 #elseif canImport(Musl)
-import Musl
+internal import Musl
 #elseif canImport(Darwin)
-import Darwin
+internal import Darwin
 #endif
 
 /// One coroutine's band of the C stack, `[start, stop)`, and the heap copy of whatever part of it
