@@ -1,8 +1,12 @@
 import CPythonShim
+import StackEngine
 
 /// The module `greenlet._greenlet`: its functions, its exceptions, and the C API capsule.
 @_cdecl("PyInit__greenlet")
 public func PyInit__greenlet() -> UnsafeMutablePointer<PyObject>? {
+    // Stack copies come from Python's allocator, where tracemalloc can see them.
+    StackMemory.allocate = { PyMem_Malloc($0) }
+    StackMemory.free = { PyMem_Free($0) }
     guard Globals.initialize(), GreenletTypeSetup.prepare(), TestSupport.prepareUnswitchableType(),
           ThreadExit.install() else { return nil }
     let definition = withUnsafeMutablePointer(to: &GreenletModuleDef) { $0 }

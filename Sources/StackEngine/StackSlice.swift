@@ -1,11 +1,7 @@
 import CStackSwitch
-#if canImport(Glibc)
-internal import Glibc
-#elseif canImport(Musl)
-internal import Musl
-#elseif canImport(Darwin)
-internal import Darwin
-#endif
+
+// No C library import here: clients of this module also import CPython's headers, whose
+// feature macros give libc types other layouts, and the two views must never meet.
 
 /// One coroutine's band of the C stack, `[start, stop)`, and the heap copy of whatever part of it
 /// another coroutine has overwritten.
@@ -91,7 +87,7 @@ extension StackSlice {
     /// Frees the heap copy. Only for a slice that is finished, never started, or about to be
     /// thrown away.
     public mutating func releaseCopy() {
-        if let copy { free(copy) }
+        if let copy { StackMemory.free(copy) }
         copy = nil
         capacity = 0
         savedBytes = 0
@@ -108,13 +104,24 @@ extension UnsafeMutablePointer where Pointee == StackSlice {
         let saved = pointee.savedBytes
         guard wanted > saved else { return true }
         if wanted > pointee.capacity {
-            let grown = Swift.max(wanted, pointee.capacity * 2)
-            guard let bigger = realloc(pointee.copy, grown) else { return false }
-            pointee.copy = bigger
-            pointee.capacity = grown
+            guard grow(to: Swift.max(wanted, pointee.capacity * 2), keeping: saved) else { return false }
         }
-        memcpy(pointee.copy! + saved, start + saved, wanted - saved)
+        (pointee.copy.unsafelyUnwrapped + saved).copyMemory(from: start + saved, byteCount: wanted - saved)
         pointee.savedBytes = wanted
+        return true
+    }
+
+    /// Replaces the heap copy with a larger one that keeps its first `keeping` bytes.
+    /// Returns false, changing nothing, if the memory cannot be had.
+    @inline(never)
+    func grow(to capacity: Int, keeping: Int) -> Bool {
+        guard let bigger = StackMemory.allocate(capacity) else { return false }
+        if let old = pointee.copy {
+            bigger.copyMemory(from: old, byteCount: keeping)
+            StackMemory.free(old)
+        }
+        pointee.copy = bigger
+        pointee.capacity = capacity
         return true
     }
 
@@ -123,8 +130,27 @@ extension UnsafeMutablePointer where Pointee == StackSlice {
     func restore() {
         let saved = pointee.savedBytes
         if saved > 0 {
-            memcpy(pointee.start!, pointee.copy!, saved)
+            pointee.start.unsafelyUnwrapped.copyMemory(from: pointee.copy.unsafelyUnwrapped, byteCount: saved)
             pointee.savedBytes = 0
         }
     }
+}
+
+/// Where heap copies of stack slices come from. A client may plug in its own allocator (the
+/// greenlet module uses Python's, as C extensions should); the default is Swift's.
+public enum StackMemory {
+    public typealias Allocate = @convention(c) (Int) -> UnsafeMutableRawPointer?
+    public typealias Free = @convention(c) (UnsafeMutableRawPointer?) -> Void
+
+    /// Returns nil when memory cannot be had; a failed save then fails the switch cleanly.
+    nonisolated(unsafe) public static var allocate: Allocate = swiftAllocate
+    nonisolated(unsafe) public static var free: Free = swiftFree
+}
+
+private func swiftAllocate(_ byteCount: Int) -> UnsafeMutableRawPointer? {
+    UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: 16)
+}
+
+private func swiftFree(_ pointer: UnsafeMutableRawPointer?) {
+    pointer?.deallocate()
 }
