@@ -224,8 +224,10 @@ extension UnsafeMutablePointer where Pointee == InterpreterState {
         pointee.rootCFrame.previous = withUnsafeMutablePointer(to: &ts.pointee.root_cframe) { $0 }
         pointee.cframe = withUnsafeMutablePointer(to: &pointee.rootCFrame) { $0 }
         #endif
-        #if PY_GE_3_11
+        #if PY_GE_3_11 && !PY_GE_3_13
         pointee.rootCFrame.current_frame = nil
+        #endif
+        #if PY_GE_3_11
         pointee.currentFrame = nil
         chunks.lend(to: self)
         #else
