@@ -54,6 +54,11 @@ struct InterpreterState {
     #if !PY_GE_3_12
     var useTracing: TracingFlag
     #endif
+    #if PY_GE_3_12
+    /// Links of this greenlet's frames that were rerouted around C-stack frames while it is
+    /// suspended (see `hideCStackFrames`).
+    var reroutedLinks: ReroutedLinks
+    #endif
 
     init() {
         context = nil
@@ -83,6 +88,9 @@ struct InterpreterState {
         #endif
         #if !PY_GE_3_12
         useTracing = 0
+        #endif
+        #if PY_GE_3_12
+        reroutedLinks = ReroutedLinks()
         #endif
     }
 }
@@ -120,6 +128,9 @@ extension UnsafeMutablePointer where Pointee == InterpreterState {
         pointee.datastackTop = ts.pointee.datastack_top
         pointee.datastackLimit = ts.pointee.datastack_limit
         #endif
+        #if PY_GE_3_12
+        hideCStackFrames()
+        #endif
         #if PY_GE_3_13
         trashCapture(ts)
         #elseif PY_GE_3_12
@@ -151,6 +162,9 @@ extension UnsafeMutablePointer where Pointee == InterpreterState {
         pointee.context = nil
         // A new context version invalidates ContextVar caches that were filled in another greenlet.
         ts.pointee.context_ver &+= 1
+        #if PY_GE_3_12
+        restoreCStackFrames()
+        #endif
         ts.pointee.exc_state = pointee.exceptionBase
         pointee.exceptionBase = _PyErr_StackItem()
         if let info = pointee.exceptionInfo {
@@ -261,6 +275,9 @@ extension UnsafeMutablePointer where Pointee == InterpreterState {
         #endif
         pointee.exceptionBase = _PyErr_StackItem()
         pointee.exceptionInfo = nil
+        #if PY_GE_3_12
+        ReroutedLinks.release(&pointee.reroutedLinks)
+        #endif
         #if PY_GE_3_11
         ChunkPool.free(pointee.datastackChunk, into: chunks)
         pointee.datastackChunk = nil
@@ -367,3 +384,77 @@ let canRunDuringFinalization: Bool = {
 
 /// The running thread's CPython state.
 @inline(__always) func currentThreadState() -> ThreadStateRef { PyThreadState_Get() }
+
+#if PY_GE_3_12
+/// From 3.12, each entry into the eval loop from C pushes a frame that lives on the C stack,
+/// and the Python frame above it links to it through `previous`. Once a greenlet is suspended,
+/// its part of the C stack may hold another greenlet's bytes, so anyone walking `f_back` from
+/// one of its frames (gr_frame, or a frame object kept from `sys._getframe` or a traceback)
+/// would read garbage (cpython#113037).
+///
+/// So when a greenlet switches away, the links that point at C-stack frames are rerouted to
+/// the next frame below that is not on the C stack, and put back when it resumes. Only the
+/// reroutes are recorded, so putting them back costs one store per C re-entry, not per frame,
+/// and no frame objects are made.
+struct ReroutedLinks {
+    var links: UnsafeMutablePointer<(frame: InterpreterFrame, original: InterpreterFrame)>?
+    var count = 0
+    var capacity = 0
+
+    static let cStackOwner = CChar(FRAME_OWNED_BY_CSTACK.rawValue)
+
+    static func release(_ links: inout ReroutedLinks) {
+        if let storage = links.links { PyMem_Free(storage) }
+        links = ReroutedLinks()
+    }
+}
+
+extension UnsafeMutablePointer where Pointee == InterpreterState {
+    /// Reroutes the suspended frames' links around C-stack frames. Runs before the stack
+    /// switch, while those C-stack frames are still intact.
+    @inline(__always)
+    func hideCStackFrames() {
+        var frame = pointee.currentFrame
+        while let current = frame {
+            guard let below = current.pointee.previous else { return }
+            if below.pointee.owner != ReroutedLinks.cStackOwner {
+                frame = below
+                continue
+            }
+            var next = below.pointee.previous
+            while let candidate = next, candidate.pointee.owner == ReroutedLinks.cStackOwner {
+                next = candidate.pointee.previous
+            }
+            guard recordReroute(of: current, from: below) else { return }
+            current.pointee.previous = next
+            frame = next
+        }
+    }
+
+    /// Puts back every rerouted link, innermost first, before the frames run again.
+    @inline(__always)
+    func restoreCStackFrames() {
+        let count = pointee.reroutedLinks.count
+        guard count > 0, let links = pointee.reroutedLinks.links else { return }
+        for index in 0..<count {
+            links[index].frame.pointee.previous = links[index].original
+        }
+        pointee.reroutedLinks.count = 0
+    }
+
+    /// False if memory ran out: the walk stops there, leaving the remaining links as they are
+    /// (as unsafe to walk as CPython alone would leave them, but never wrong once resumed).
+    private func recordReroute(of frame: InterpreterFrame, from original: InterpreterFrame) -> Bool {
+        if pointee.reroutedLinks.count == pointee.reroutedLinks.capacity {
+            let capacity = Swift.max(4, pointee.reroutedLinks.capacity * 2)
+            let size = capacity * MemoryLayout<(frame: InterpreterFrame, original: InterpreterFrame)>.stride
+            guard let grown = PyMem_Realloc(pointee.reroutedLinks.links, size) else { return false }
+            pointee.reroutedLinks.links = grown.assumingMemoryBound(to: (frame: InterpreterFrame, original: InterpreterFrame).self)
+            pointee.reroutedLinks.capacity = capacity
+        }
+        pointee.reroutedLinks.links![pointee.reroutedLinks.count] = (frame, original)
+        pointee.reroutedLinks.count += 1
+        return true
+    }
+}
+#endif
