@@ -285,6 +285,9 @@ extension UnsafeMutablePointer where Pointee == InterpreterState {
         pointee.datastackLimit = nil
         pointee.currentFrame = nil
         #else
+        // Before 3.11 the innermost frame's last reference was held by the greenlet's own C
+        // stack, which is gone for good: take it over and drop it, freeing the frame.
+        release(pointee.topFrame.map { UnsafeMutableRawPointer($0).assumingMemoryBound(to: PyObject.self) })
         pointee.topFrame = nil
         #endif
     }
