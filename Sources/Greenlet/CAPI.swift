@@ -29,14 +29,7 @@ enum CAPI {
         return object
     }
 
-    private static func shuttingDown() -> Bool {
-        guard interpreterIsFinalizing() else { return false }
-        raise(PyExc_RuntimeError, "greenlet is being finalized")
-        return true
-    }
-
     static let new: @convention(c) (PyRef?, GreenletRef?) -> GreenletRef? = { run, parent in
-        guard !shuttingDown() else { return nil }
         let type = GreenletTypeRef
         guard let object = Lifecycle.new(type, Globals.emptyTuple, nil) else { return nil }
         guard let kwargs = PyDict_New() else { object.decref(); return nil }

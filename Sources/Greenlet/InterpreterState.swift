@@ -375,16 +375,6 @@ enum Tracing {
     #endif
 }
 
-/// Whether a greenlet may still run Python code while the interpreter finalizes. Before
-/// 3.11 that crashes, so dying greenlets are only marked dead then.
-let canRunDuringFinalization: Bool = {
-    #if PY_GE_3_11
-    return true
-    #else
-    return false
-    #endif
-}()
-
 /// The running thread's CPython state.
 @inline(__always) func currentThreadState() -> ThreadStateRef { PyThreadState_Get() }
 

@@ -64,7 +64,9 @@ enum Lifecycle {
         gl_set_refcnt(object, 1)  // alive again while it runs
         let pending = PendingException.take()
         let here = ThreadState.existing
-        if !canRunDuringFinalization && interpreterIsFinalizing() {
+        if interpreterIsFinalizing() {
+            // The interpreter is being torn down: running the greenlet's Python code now
+            // could touch what is already gone. It dies without running.
             state.pointee.stack.finish()
         } else if let here, let owner = state.owningThread, owner == here {
             // Control comes back here when it ends: make the killer its parent for the while.

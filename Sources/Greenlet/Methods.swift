@@ -49,7 +49,7 @@ enum Methods {
         let count = gl_tuple_size(args)
         guard count <= 3 else {
             _ = withVaList([count]) {
-                PyErr_FormatV(PyExc_TypeError, cString("throw expected at most 3 arguments, got %zd"), $0)
+                PyErr_FormatV(PyExc_TypeError, cString("throw() takes at most 3 arguments (%zd given)"), $0)
             }
             return false
         }

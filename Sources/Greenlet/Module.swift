@@ -16,7 +16,7 @@ public func PyInit__greenlet() -> UnsafeMutablePointer<PyObject>? {
     definition.pointee.m_methods = GreenletTypeSetup.table([
         PyMethodDef(ml_name: cString("getcurrent"), ml_meth: ModuleFunctions.getCurrent, ml_flags: METH_NOARGS,
                     ml_doc: cString("getcurrent() -> greenlet\n\nReturns the current greenlet (i.e. the one which called this function).\n")),
-        PyMethodDef(ml_name: cString("settrace"), ml_meth: ModuleFunctions.setTrace, ml_flags: METH_O,
+        PyMethodDef(ml_name: cString("settrace"), ml_meth: ModuleFunctions.setTrace, ml_flags: METH_VARARGS,
                     ml_doc: cString("settrace(callback) -> object\n\nSets a new tracing function and returns the previous one.\n")),
         PyMethodDef(ml_name: cString("gettrace"), ml_meth: ModuleFunctions.getTrace, ml_flags: METH_NOARGS,
                     ml_doc: cString("gettrace() -> object\n\nReturns the currently set tracing function, or None.\n")),
@@ -65,8 +65,15 @@ enum ModuleFunctions {
         return thread.pointee.current.object.newReference()
     }
 
-    static let setTrace: PyCFunction = { _, function in
-        Tracer.set(function, on: ThreadState.current())
+    static let setTrace: PyCFunction = { _, args in
+        let count = gl_tuple_size(args!)
+        guard count == 1 else {
+            _ = withVaList([count]) {
+                PyErr_FormatV(PyExc_TypeError, cString("function takes exactly 1 argument (%zd given)"), $0)
+            }
+            return nil
+        }
+        return Tracer.set(gl_tuple_item(args!, 0), on: ThreadState.current())
     }
 
     static let getTrace: PyCFunction = { _, _ in

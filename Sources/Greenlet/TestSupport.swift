@@ -34,7 +34,9 @@ enum TestSupport {
 
     static let setThreadLocal: PyCFunction = { _, args in
         guard let args, gl_tuple_size(args) == 2 else {
-            return raise(PyExc_TypeError, "set_thread_local expected 2 arguments")
+            return withVaList([args.map { gl_tuple_size($0) } ?? 0]) {
+                PyErr_FormatV(PyExc_TypeError, cString("set_thread_local expected 2 arguments, got %zd"), $0)
+            }
         }
         guard PyDict_SetItem(PyThreadState_GetDict(), gl_tuple_item(args, 0), gl_tuple_item(args, 1)) == 0 else { return nil }
         return newNone()

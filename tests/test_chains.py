@@ -1,0 +1,63 @@
+"""Long chains of suspended greenlets, each holding the previous one, die cleanly.
+
+Dropping the head of such a chain deallocates every link in a cascade: each
+link is killed with GreenletExit, which releases the previous link, which is
+killed in turn. Upstream greenlet 3.5.6 crashes here on CPython 3.13 from a
+few thousand links; these run the cascade in a child process so that a crash
+fails the test instead of the whole run.
+"""
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+CHAIN_SCRIPT = textwrap.dedent("""
+    import gc, sys
+    import greenlet
+
+    links = int(sys.argv[1])
+    mode = sys.argv[2]
+    finished = []
+
+    def link(previous):
+        try:
+            greenlet.getcurrent().parent.switch()
+        finally:
+            finished.append(1)
+        return previous
+
+    head = None
+    for _ in range(links):
+        g = greenlet.greenlet(link)
+        g.switch(head)
+        head = g
+    del g
+    if mode == "cycle":
+        # The chain also sits in a reference cycle, so the collector drops it.
+        holder = [head]
+        holder.append(holder)
+        del holder
+    head = None
+    gc.collect()
+    print("finished", len(finished))
+""")
+
+
+def run_chain(links, mode="drop"):
+    return subprocess.run(
+        [sys.executable, "-c", CHAIN_SCRIPT, str(links), mode],
+        capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.parametrize("links", [3_000, 100_000])
+def test_dropping_the_head_of_a_long_chain_kills_every_link(links):
+    result = run_chain(links)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["finished", str(links)]
+
+
+def test_a_chain_released_by_the_cyclic_collector_dies_cleanly():
+    result = run_chain(20_000, mode="cycle")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["finished", "20000"]
