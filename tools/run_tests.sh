@@ -14,13 +14,15 @@
 # Environment:
 #   GREENLET_TEST_PYTHONS  versions to test, e.g. "3.11 3.13" (default below)
 #   GREENLET_TEST_SWIFT    set to 0 to leave out `swift test`
+#   GREENLET_TEST_INTEGRATION  set to 0 to skip installing the frameworks of
+#                          tests/requirements-integration.txt (their tests then skip)
 #   GREENLET_SWIFT         swift executable (default: swift on PATH); also
 #                          used by setup.py
 # Exit status: 0 only if every component that ran passed.
 set -uo pipefail
 
 # The versions tested when GREENLET_TEST_PYTHONS is not set.
-DEFAULT_PYTHONS="3.11"
+DEFAULT_PYTHONS="3.10 3.11 3.12 3.13"
 # All versions the project supports (used to find headers for `swift test`).
 SUPPORTED_PYTHONS="3.10 3.11 3.12 3.13"
 
@@ -86,6 +88,11 @@ prepare_venv() {
     fi
 }
 
+# The checksum of the installed greenlet extension module.
+extension_checksum() {
+    "$1" -c 'import hashlib, greenlet._greenlet as m; print(hashlib.sha256(open(m.__file__, "rb").read()).hexdigest())' 2>/dev/null
+}
+
 test_python() {
     local ver="$1" base vpy rc
     shift   # the rest are pytest arguments
@@ -111,6 +118,25 @@ test_python() {
     if ! "$vpy" -m pip install -q --no-build-isolation --no-deps --force-reinstall "$ROOT"; then
         note "python$ver" "FAILED (install/build)"
         return 1
+    fi
+
+    # The frameworks the integration tests drive (gevent, eventlet, SQLAlchemy). They
+    # depend on greenlet>=3.2.2, which the greenlet just installed satisfies, so pip keeps
+    # it; the checksum below proves that.
+    local requirements="$ROOT/tests/requirements-integration.txt" before after
+    if [[ -f "$requirements" && "${GREENLET_TEST_INTEGRATION:-1}" != 0 ]]; then
+        before="$(extension_checksum "$vpy")"
+        echo "installing the integration test frameworks ..."
+        if ! "$vpy" -m pip install -q -r "$requirements"; then
+            note "python$ver" "FAILED (could not install tests/requirements-integration.txt)"
+            return 1
+        fi
+        after="$(extension_checksum "$vpy")"
+        if [[ -z "$before" || "$before" != "$after" ]]; then
+            echo "error: installing the frameworks replaced this project's greenlet"
+            note "python$ver" "FAILED (greenlet was replaced by a framework install)"
+            return 1
+        fi
     fi
 
     echo "running: python -m pytest tests $*"
