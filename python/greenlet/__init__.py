@@ -32,17 +32,10 @@ from ._greenlet import gettrace, settrace
 # Undocumented extras that upstream also exposes at package level without
 # listing them in __all__: legacy feature flags and the provisional
 # "optional cleanup" controls. Re-export whichever the extension provides.
-from . import _greenlet as _ext
-
-for _name in (
-    "GREENLET_USE_CONTEXT_VARS",
-    "GREENLET_USE_GC",
-    "GREENLET_USE_TRACING",
-    "CLOCKS_PER_SEC",
-    "enable_optional_cleanup",
-    "get_clocks_used_doing_optional_cleanup",
-):
-    if hasattr(_ext, _name):
-        globals()[_name] = getattr(_ext, _name)
-
-del _ext, _name
+# Not in __all__, but importable from here as with upstream.
+from ._greenlet import GREENLET_USE_CONTEXT_VARS  # noqa: F401
+from ._greenlet import GREENLET_USE_GC  # noqa: F401
+from ._greenlet import GREENLET_USE_TRACING  # noqa: F401
+from ._greenlet import CLOCKS_PER_SEC  # noqa: F401
+from ._greenlet import enable_optional_cleanup  # noqa: F401
+from ._greenlet import get_clocks_used_doing_optional_cleanup  # noqa: F401
