@@ -131,10 +131,13 @@ enum Switch {
             stack(of: state), on: thread.engine, entry: greenletEntry,
             context: UnsafeMutableRawPointer(target))
         if outcome == .outOfMemory {
-            // Back to never started.
+            // Back to never started, keeping a context given through gr_context.
             thread.pointee.startingRun = nil
             run.decref()
+            let context = state.pointee.interpreter.context
+            state.pointee.interpreter.context = nil
             withInterpreter(state) { $0.discard(chunks: thread.chunks) }
+            state.pointee.interpreter.context = context
             release(state.pointee.main?.object)
             state.pointee.main = nil
             return switchFailed(thread, restoring: currentState)
