@@ -13,8 +13,6 @@ a subprocess timeout outside).
 
 Needs eventlet (tests/requirements-integration.txt); skipped without it.
 """
-import os
-import subprocess
 import sys
 import textwrap
 
@@ -25,10 +23,7 @@ pytest.importorskip(
     reason="eventlet is not installed (pip install -r tests/requirements-integration.txt)",
 )
 
-import greenlet  # noqa: E402
-import greenlet._greenlet  # noqa: E402
-
-SUBPROCESS_TIMEOUT = 60
+from _scenarios import run_scenario as _run  # noqa: E402
 
 PRELUDE = """\
 import sys
@@ -36,38 +31,14 @@ import warnings
 warnings.simplefilter("ignore", DeprecationWarning)  # eventlet's own notice
 {patch}
 import eventlet
-import greenlet, greenlet._greenlet
-print("greenlet_file=%s" % greenlet._greenlet.__file__)
+import greenlet
 """
 
 
 def run_scenario(tmp_path, body, monkey_patch=False):
-    """Run PRELUDE + body in a fresh interpreter; return {key: value} it printed."""
     patch = "import eventlet\neventlet.monkey_patch()\n" if monkey_patch else ""
-    script = tmp_path / "scenario.py"
-    script.write_text(
-        PRELUDE.format(patch=patch) + textwrap.dedent(body) + '\nprint("done=yes")\n')
-    env = dict(os.environ)
-    env.pop("EVENTLET_HUB", None)  # the platform default hub (epolls on Linux)
-    proc = subprocess.run(
-        [sys.executable, str(script)],
-        cwd=str(tmp_path),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=SUBPROCESS_TIMEOUT,
-    )
-    detail = "exit status %s\n--- stdout\n%s\n--- stderr\n%s" % (
-        proc.returncode, proc.stdout, proc.stderr)
-    assert proc.returncode == 0, detail
-    out = {}
-    for line in proc.stdout.splitlines():
-        key, sep, value = line.partition("=")
-        if sep:
-            out[key] = value
-    assert out.get("done") == "yes", detail
-    assert out["greenlet_file"] == greenlet._greenlet.__file__, detail
-    return out, detail
+    # Without EVENTLET_HUB, eventlet picks the platform default (epolls on Linux).
+    return _run(tmp_path, PRELUDE.format(patch=patch), body, drop_env=("EVENTLET_HUB",))
 
 
 def test_greenpool_200_green_threads(tmp_path):

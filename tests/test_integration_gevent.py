@@ -12,8 +12,6 @@ all waits are bounded (gevent.Timeout inside, a subprocess timeout outside).
 
 Needs gevent (tests/requirements-integration.txt); skipped without it.
 """
-import os
-import subprocess
 import sys
 import textwrap
 
@@ -25,49 +23,21 @@ pytest.importorskip(
 )
 
 import greenlet  # noqa: E402  (after the skip: only matters when gevent is there)
-import greenlet._greenlet  # noqa: E402
 
-# Generous: the slowest scenario takes about a second on an idle machine.
-SUBPROCESS_TIMEOUT = 60
+from _scenarios import run_scenario as _run  # noqa: E402
 
 PRELUDE = """\
 from gevent import monkey
 monkey.patch_all()
 
 import sys
-import greenlet, greenlet._greenlet
-print("greenlet_file=%s" % greenlet._greenlet.__file__)
+import greenlet
 """
 
 
 def run_scenario(tmp_path, body):
-    """Run PRELUDE + body in a fresh interpreter; return {key: value} it printed."""
-    script = tmp_path / "scenario.py"
-    script.write_text(PRELUDE + textwrap.dedent(body) + '\nprint("done=yes")\n')
-    env = dict(os.environ)
-    # Either of these would make gevent skip its compiled modules.
-    env.pop("PURE_PYTHON", None)
-    env.pop("GEVENT_PURE_PYTHON", None)
-    proc = subprocess.run(
-        [sys.executable, str(script)],
-        cwd=str(tmp_path),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=SUBPROCESS_TIMEOUT,
-    )
-    detail = "exit status %s\n--- stdout\n%s\n--- stderr\n%s" % (
-        proc.returncode, proc.stdout, proc.stderr)
-    assert proc.returncode == 0, detail
-    out = {}
-    for line in proc.stdout.splitlines():
-        key, sep, value = line.partition("=")
-        if sep:
-            out[key] = value
-    assert out.get("done") == "yes", detail
-    # The child must have used the very greenlet this pytest process imported.
-    assert out["greenlet_file"] == greenlet._greenlet.__file__, detail
-    return out, detail
+    # Either variable would make gevent skip its compiled modules.
+    return _run(tmp_path, PRELUDE, body, drop_env=("PURE_PYTHON", "GEVENT_PURE_PYTHON"))
 
 
 def test_compiled_modules_use_the_c_api(tmp_path):
