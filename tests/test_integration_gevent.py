@@ -13,7 +13,6 @@ all waits are bounded (gevent.Timeout inside, a subprocess timeout outside).
 Needs gevent (tests/requirements-integration.txt); skipped without it.
 """
 import sys
-import textwrap
 
 import pytest
 
