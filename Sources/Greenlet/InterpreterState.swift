@@ -319,9 +319,6 @@ extension UnsafeMutablePointer where Pointee == InterpreterState {
         return object.newReference()
         #endif
     }
-
-    /// The context of a greenlet that is not running (borrowed).
-    var savedContext: PyRef? { pointee.context }
 }
 
 #if PY_GE_3_13

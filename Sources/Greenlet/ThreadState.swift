@@ -97,9 +97,4 @@ extension UnsafeMutablePointer where Pointee == ThreadState {
             list.decref()
         }
     }
-
-    var pendingKillCount: Int {
-        guard let list = pointee.pendingKills else { return 0 }
-        return PyList_Size(list)
-    }
 }

@@ -48,15 +48,12 @@ static const int GL_C_RECURSION_LIMIT = C_RECURSION_LIMIT;
 
 static inline void gl_incref(PyObject *o) { Py_INCREF(o); }
 static inline void gl_decref(PyObject *o) { Py_DECREF(o); }
-static inline void gl_xincref(PyObject *o) { Py_XINCREF(o); }
-static inline void gl_xdecref(PyObject *o) { Py_XDECREF(o); }
 static inline Py_ssize_t gl_refcnt(PyObject *o) { return Py_REFCNT(o); }
 static inline void gl_set_refcnt(PyObject *o, Py_ssize_t n) { Py_SET_REFCNT(o, n); }
 static inline PyTypeObject *gl_type(PyObject *o) { return Py_TYPE(o); }
 static inline PyObject *gl_none(void) { return Py_None; }
 static inline PyObject *gl_true(void) { return Py_True; }
 static inline PyObject *gl_false(void) { return Py_False; }
-static inline PyObject *gl_not_implemented(void) { return Py_NotImplemented; }
 
 static inline int gl_is_exception_class(PyObject *o) { return PyExceptionClass_Check(o); }
 static inline int gl_is_exception_instance(PyObject *o) { return PyExceptionInstance_Check(o); }
@@ -64,7 +61,6 @@ static inline int gl_is_traceback(PyObject *o) { return PyTraceBack_Check(o); }
 static inline int gl_is_context(PyObject *o) { return PyContext_CheckExact(o); }
 static inline int gl_is_dict(PyObject *o) { return PyDict_Check(o); }
 static inline int gl_is_tuple(PyObject *o) { return PyTuple_Check(o); }
-static inline int gl_is_callable(PyObject *o) { return PyCallable_Check(o); }
 static inline int gl_type_check(PyObject *o, PyTypeObject *t) { return PyObject_TypeCheck(o, t); }
 
 static inline Py_ssize_t gl_tuple_size(PyObject *t) { return PyTuple_GET_SIZE(t); }
@@ -73,6 +69,5 @@ static inline void gl_tuple_set(PyObject *t, Py_ssize_t i, PyObject *v) { PyTupl
 static inline Py_ssize_t gl_vectorcall_nargs(size_t n) { return PyVectorcall_NARGS(n); }
 
 static inline PyObject *gl_module_create(PyModuleDef *def) { return PyModule_Create(def); }
-static inline int gl_gc_is_tracked(PyObject *o) { return PyObject_GC_IsTracked(o); }
 
 #endif
