@@ -76,6 +76,7 @@ enum Switch {
             Py_FatalError(cString("greenlet: Failed low-level slp_switch(). The stack is probably corrupt."))
         }
         let ts = currentThreadState()
+        thread.pointee.switchingThreadState = ts
         let currentState = current.state
         withInterpreter(currentState) { $0.capture(from: ts) }
         let outcome = StackEngine.resume(stack(of: target.state), on: thread.engine)
@@ -119,6 +120,7 @@ enum Switch {
             return SwitchArgs()
         }
         let ts = currentThreadState()
+        thread.pointee.switchingThreadState = ts
         let current = thread.pointee.current
         let currentState = current.state
         withInterpreter(currentState) { $0.capture(from: ts) }
@@ -150,6 +152,7 @@ enum Switch {
         _ thread: UnsafeMutablePointer<ThreadState>, restoring state: UnsafeMutablePointer<GreenletState>
     ) -> SwitchArgs {
         interpreter(of: state).install(into: currentThreadState(), after: interpreter(of: state))
+        thread.pointee.switchingThreadState = nil
         thread.pointee.target = nil
         thread.passed.take().drop()
         PyErr_NoMemory()
@@ -165,8 +168,10 @@ enum Switch {
         let origin = thread.pointee.current  // its reference moves to this function
         thread.pointee.current = me.object.newReference().asGreenlet
         if origin != me {
-            interpreter(of: me.state).install(into: currentThreadState(), after: interpreter(of: origin.state))
+            let ts = thread.pointee.switchingThreadState.unsafelyUnwrapped
+            interpreter(of: me.state).install(into: ts, after: interpreter(of: origin.state))
         }
+        thread.pointee.switchingThreadState = nil
         var carried = thread.passed.take()
         if let trace = thread.pointee.trace {
             if !Tracer.call(trace, carried.carriesException ? Globals.eventThrow! : Globals.eventSwitch!,

@@ -15,6 +15,9 @@ struct ThreadState {
     var current: GreenletRef
     /// The greenlet a switch in progress goes to (borrowed; the switcher holds it).
     var target: GreenletRef?
+    /// CPython's thread state, fetched by the side that starts a switch and read by the side
+    /// that gains control (same thread, GIL held throughout), so it is looked up once.
+    var switchingThreadState: ThreadStateRef?
     /// What a switch in progress carries; all nil means an exception is pending instead.
     var passed: SwitchArgs
     /// The callable a greenlet being started runs, from its `run` lookup to its entry (owned).
@@ -49,7 +52,7 @@ struct ThreadState {
         let mainSlice = withUnsafeMutablePointer(to: &mainState.pointee.stack) { $0 }
         state.initialize(to: ThreadState(
             stacks: StackThread(main: mainSlice), main: main, current: main.object.newReference().asGreenlet,
-            target: nil, passed: SwitchArgs(), startingRun: nil, trace: nil, chunks: ChunkPool(), pendingKills: nil))
+            target: nil, switchingThreadState: nil, passed: SwitchArgs(), startingRun: nil, trace: nil, chunks: ChunkPool(), pendingKills: nil))
         mainState.pointee.thread = state
         ThreadExit.mainGreenlets += 1
         greenlet_thread_state_set(UnsafeMutableRawPointer(state))
