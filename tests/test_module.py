@@ -76,3 +76,38 @@ def test_instances_support_weakrefs_and_dict():
     """Both slots are part of the layout (weakref list and instance dict)."""
     assert greenlet.greenlet.__weakrefoffset__ != 0
     assert greenlet.greenlet.__dictoffset__ != 0
+
+
+def _program_headers(path):
+    """(p_type, p_flags) of each ELF program header of the file at ``path``."""
+    import struct
+    with open(path, "rb") as f:
+        data = f.read()
+    assert data[:4] == b"\x7fELF"
+    is64 = data[4] == 2
+    order = "<" if data[5] == 1 else ">"
+    if is64:
+        phoff, = struct.unpack_from(order + "Q", data, 0x20)
+        phentsize, phnum = struct.unpack_from(order + "HH", data, 0x36)
+    else:
+        phoff, = struct.unpack_from(order + "I", data, 0x1C)
+        phentsize, phnum = struct.unpack_from(order + "HH", data, 0x2A)
+    headers = []
+    for index in range(phnum):
+        base = phoff + index * phentsize
+        p_type, = struct.unpack_from(order + "I", data, base)
+        p_flags, = struct.unpack_from(order + "I", data, base + (4 if is64 else 24))
+        headers.append((p_type, p_flags))
+    return headers
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ELF")
+def test_extension_asks_for_no_executable_stack():
+    """glibc 2.41 and later refuse to load a library that asks for an executable stack
+    (Debian's CPython 3.14 and 3.15 come with such a glibc). Every object linked into the
+    extension, even an empty one, must say that it needs none."""
+    PT_GNU_STACK, PF_X = 0x6474E551, 0x1
+    stacks = [flags for kind, flags in _program_headers(greenlet._greenlet.__file__)
+              if kind == PT_GNU_STACK]
+    assert stacks, "no PT_GNU_STACK header: the loader assumes an executable stack"
+    assert not stacks[0] & PF_X

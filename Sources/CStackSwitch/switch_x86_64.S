@@ -59,5 +59,11 @@ greenlet_caller_stack_pointer:
     .cfi_endproc
     .size   greenlet_caller_stack_pointer, .-greenlet_caller_stack_pointer
 
-    .section .note.GNU-stack,"",@progbits
+#endif
+
+// Outside the architecture test on purpose: every object of the link, including the empty
+// one built for the other architecture, must say that it needs no executable stack.
+// Without the note the linker marks the whole library so, and glibc 2.41+ refuses to load it.
+#if defined(__ELF__)
+    .section .note.GNU-stack,"",%progbits
 #endif
