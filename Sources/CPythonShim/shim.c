@@ -1,5 +1,15 @@
 #include "shim.h"
 
+#if PY_VERSION_HEX >= 0x030F0000
+/* Only this file sees these: the stack reference helpers are inline functions and macros
+   that Swift cannot import, and their headers drag in more than Swift's importer takes. */
+#  define Py_BUILD_CORE 1
+#  include "internal/pycore_gc.h"
+#  include "internal/pycore_interpframe.h"
+#  include "internal/pycore_stackref.h"
+#  undef Py_BUILD_CORE
+#endif
+
 PyTypeObject GreenletType = { PyVarObject_HEAD_INIT(NULL, 0) };
 PyTypeObject UnswitchableGreenletType = { PyVarObject_HEAD_INIT(NULL, 0) };
 PyModuleDef GreenletModuleDef = { PyModuleDef_HEAD_INIT };
@@ -29,3 +39,41 @@ void greenlet_thread_state_set(void *state)
     thread_state = state;
     pthread_setspecific(exit_key, state);
 }
+
+int gl_parse_init_args(PyObject *args, PyObject *kwargs, PyObject **run, PyObject **parent)
+{
+    static char *keywords[] = {"run", "parent", NULL};
+    return PyArg_ParseTupleAndKeywords(args, kwargs, "|OO:green", keywords, run, parent);
+}
+
+int gl_parse_throw_args(PyObject *args, PyObject **type, PyObject **value, PyObject **traceback)
+{
+    return PyArg_ParseTuple(args, "|OOO:throw", type, value, traceback);
+}
+
+int gl_parse_one_arg(PyObject *args, PyObject **arg)
+{
+    return PyArg_ParseTuple(args, "O", arg);
+}
+
+int gl_parse_two_args(PyObject *args, const char *name, PyObject **first, PyObject **second)
+{
+    return PyArg_UnpackTuple(args, name, 2, 2, first, second);
+}
+
+#if PY_VERSION_HEX >= 0x030F0000
+int gl_frame_traverse(struct _PyInterpreterFrame *frame, visitproc visit, void *arg)
+{
+    Py_VISIT(frame->frame_obj);
+    Py_VISIT(frame->f_locals);
+    _Py_VISIT_STACKREF(frame->f_funcobj);
+    _Py_VISIT_STACKREF(frame->f_executable);
+    return _PyGC_VisitFrameStack(frame, visit, arg);
+}
+
+void gl_frame_clear(struct _PyInterpreterFrame *frame)
+{
+    _PyFrame_ClearExceptCode(frame);
+    PyStackRef_CLEAR(frame->f_executable);
+}
+#endif

@@ -36,27 +36,11 @@ enum Methods {
         var type: PyRef? = Globals.greenletExit
         var value: PyRef? = nil
         var traceback: PyRef? = nil
-        guard unpackThrowArguments(args!, &type, &value, &traceback) else { return nil }
+        guard gl_parse_throw_args(args, &type, &value, &traceback) != 0 else { return nil }
         let greenlet = object!.asGreenlet
         let thread = ThreadState.current()
         guard Switch.checkThread(of: greenlet, from: thread) else { return nil }
         return Throw.into(greenlet, type: type!, value: value, traceback: traceback)
-    }
-
-    private static func unpackThrowArguments(
-        _ args: PyRef, _ type: inout PyRef?, _ value: inout PyRef?, _ traceback: inout PyRef?
-    ) -> Bool {
-        let count = gl_tuple_size(args)
-        guard count <= 3 else {
-            _ = withVaList([count]) {
-                PyErr_FormatV(PyExc_TypeError, cString("throw() takes at most 3 arguments (%zd given)"), $0)
-            }
-            return false
-        }
-        if count > 0 { type = gl_tuple_item(args, 0) }
-        if count > 1 { value = gl_tuple_item(args, 1) }
-        if count > 2 { traceback = gl_tuple_item(args, 2) }
-        return true
     }
 
     /// Greenlets hold a live C stack: they cannot be pickled or copied.
@@ -67,52 +51,16 @@ enum Methods {
         return nil
     }
 
-    /// `greenlet.__init__(self, run=None, parent=None)`.
+    /// `greenlet.__init__(self, run=None, parent=None)`. CPython parses the arguments, so
+    /// its messages for bad ones are the running version's own.
     static let initialize: initproc = { object, args, kwargs in
         var run: PyRef? = nil
         var parent: PyRef? = nil
-        guard parseInitArguments(args, kwargs, &run, &parent) else { return -1 }
+        guard gl_parse_init_args(args, kwargs, &run, &parent) != 0 else { return -1 }
         let greenlet = object!.asGreenlet
         if let run, Attributes.setRun(object, run, nil) != 0 { return -1 }
         if let parent, !parent.isNone, !Attributes.setParent(of: greenlet, to: parent) { return -1 }
         return 0
-    }
-
-    /// The `|OO:green` parse with keywords `run` and `parent`, done by hand because Swift
-    /// cannot call C variadic functions.
-    private static func parseInitArguments(_ args: PyRef?, _ kwargs: PyRef?, _ run: inout PyRef?, _ parent: inout PyRef?) -> Bool {
-        let count = args.map { gl_tuple_size($0) } ?? 0
-        if count > 2 {
-            _ = withVaList([count]) {
-                PyErr_FormatV(PyExc_TypeError, cString("green() takes at most 2 arguments (%zd given)"), $0)
-            }
-            return false
-        }
-        if count > 0 { run = gl_tuple_item(args!, 0) }
-        if count > 1 { parent = gl_tuple_item(args!, 1) }
-        guard let kwargs, PyDict_Size(kwargs) > 0 else { return true }
-        var position: Py_ssize_t = 0
-        var key: PyRef? = nil, value: PyRef? = nil
-        while PyDict_Next(kwargs, &position, &key, &value) != 0 {
-            let name = key.flatMap { PyUnicode_AsUTF8($0) }.map { String(cString: $0) }
-            switch name {
-            case "run" where count < 1: run = value
-            case "parent" where count < 2: parent = value
-            case "run", "parent":
-                _ = withVaList([PyUnicode_AsUTF8(key!)!, count == 1 ? 1 : 2]) {
-                    PyErr_FormatV(PyExc_TypeError,
-                                  cString("argument for green() given by name ('%s') and position (%d)"), $0)
-                }
-                return false
-            default:
-                if PyErr_Occurred() != nil { return false }
-                _ = withVaList([key!]) {
-                    PyErr_FormatV(PyExc_TypeError, cString("'%U' is an invalid keyword argument for green()"), $0)
-                }
-                return false
-            }
-        }
-        return true
     }
 
     static let bool: inquiry = { object in

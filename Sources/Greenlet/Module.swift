@@ -66,14 +66,9 @@ enum ModuleFunctions {
     }
 
     static let setTrace: PyCFunction = { _, args in
-        let count = gl_tuple_size(args!)
-        guard count == 1 else {
-            _ = withVaList([count]) {
-                PyErr_FormatV(PyExc_TypeError, cString("function takes exactly 1 argument (%zd given)"), $0)
-            }
-            return nil
-        }
-        return Tracer.set(gl_tuple_item(args!, 0), on: ThreadState.current())
+        var function: PyRef? = nil
+        guard gl_parse_one_arg(args, &function) != 0 else { return nil }
+        return Tracer.set(function, on: ThreadState.current())
     }
 
     static let getTrace: PyCFunction = { _, _ in

@@ -9,6 +9,10 @@
 #if PY_VERSION_HEX >= 0x030B0000
 #  define Py_BUILD_CORE 1
 #  include "internal/pycore_frame.h"
+#  if PY_VERSION_HEX >= 0x030E0000
+     /* 3.14 moved the frame's layout out of pycore_frame.h. */
+#    include "internal/pycore_interpframe_structs.h"
+#  endif
 #  undef Py_BUILD_CORE
 #endif
 
@@ -36,11 +40,30 @@ void greenlet_thread_state_set(void *state);
 typedef void (*greenlet_thread_exit_fn)(void *state);
 int greenlet_install_thread_exit_hook(greenlet_thread_exit_fn hook);
 
+/// Argument parsing done by CPython itself, so that its error messages follow the running
+/// version's wording (users match on them). Swift cannot call C variadic functions.
+/// Each returns 1 on success and 0 with an exception set; the objects are borrowed.
+int gl_parse_init_args(PyObject *args, PyObject *kwargs, PyObject **run, PyObject **parent);
+int gl_parse_throw_args(PyObject *args, PyObject **type, PyObject **value, PyObject **traceback);
+int gl_parse_one_arg(PyObject *args, PyObject **arg);
+int gl_parse_two_args(PyObject *args, const char *name, PyObject **first, PyObject **second);
+
+#if PY_VERSION_HEX >= 0x030F0000
+/// A suspended greenlet's interpreter frame, for the collector (3.15 exports what this needs):
+/// visits what the frame holds, as CPython visits a generator's frame.
+int gl_frame_traverse(struct _PyInterpreterFrame *frame, visitproc visit, void *arg);
+/// Drops what a frame that will never run again holds. A frame object that outlives it
+/// takes over a copy, as when CPython pops a frame.
+void gl_frame_clear(struct _PyInterpreterFrame *frame);
+#endif
+
 static const unsigned long GL_TPFLAGS_GREENLET =
     Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC;
 static const int GL_METH_FASTCALL_KEYWORDS = METH_FASTCALL | METH_KEYWORDS;
 
-#if PY_VERSION_HEX >= 0x030D0000
+#if PY_VERSION_HEX >= 0x030E0000
+/* 3.14 checks C recursion by the stack pointer: there is no C recursion limit. */
+#elif PY_VERSION_HEX >= 0x030D0000
 static const int GL_C_RECURSION_LIMIT = Py_C_RECURSION_LIMIT;
 #elif PY_VERSION_HEX >= 0x030C0000
 static const int GL_C_RECURSION_LIMIT = C_RECURSION_LIMIT;
