@@ -6,6 +6,7 @@ expect: finalizers running during garbage collection and weakref
 callbacks.
 """
 import gc
+import sys
 import weakref
 
 import pytest
@@ -537,7 +538,12 @@ def test_finalizer_that_kills_a_greenlet_during_gc():
     h.me = h
     del h, victim
     gc.collect()
-    assert log == ["holder del", "victim finally"]
+    if sys.version_info >= (3, 15):
+        # The victim is garbage too, and the collector kills it itself; which of the two
+        # finalizers runs first is the collector's choice. Its finally runs exactly once.
+        assert sorted(log) == ["holder del", "victim finally"]
+    else:
+        assert log == ["holder del", "victim finally"]
 
 
 def test_weakref_callback_switches_into_a_greenlet():

@@ -2,19 +2,33 @@
 
 Unstarted and finished greenlets are ordinary container objects: reference
 cycles through their ``__dict__``, ``parent`` or ``run`` are found and freed.
-A *suspended* greenlet is deliberately left alone by the collector (its
-frames live on a saved C stack the collector cannot see), but it is killed
-with GreenletExit as soon as its reference count drops to zero, however
-that happens.
+A *suspended* greenlet is killed with GreenletExit as soon as its reference
+count drops to zero, however that happens.
+
+Whether the collector itself can free a suspended greenlet depends on the
+CPython version. Up to 3.14 CPython exports nothing to visit a suspended
+frame with, so a suspended greenlet is left alone by the collector (as
+upstream greenlet does). From 3.15 its frames are visited, and a suspended
+greenlet that is part of garbage is killed by the collector, its ``finally``
+blocks running before anything is cleared.
 """
 import collections
 import gc
+import sys
 import weakref
 
 import pytest
 
 import greenlet
 from greenlet import GreenletExit, getcurrent
+
+
+#: The collector sees into suspended greenlets' frames (CPython 3.15+).
+COLLECTOR_SEES_SUSPENDED_FRAMES = sys.version_info >= (3, 15)
+only_hidden_frames = pytest.mark.skipif(
+    COLLECTOR_SEES_SUSPENDED_FRAMES, reason="3.15+ collects suspended greenlets")
+only_visible_frames = pytest.mark.skipif(
+    not COLLECTOR_SEES_SUSPENDED_FRAMES, reason="before 3.15 suspended greenlets are not collected")
 
 
 def full_collect():
@@ -156,7 +170,7 @@ def test_cycles_created_inside_a_running_greenlet_are_collected_there():
 # Suspended greenlets: not collected, but killed when unreferenced
 # ---------------------------------------------------------------------------
 
-def test_suspended_greenlet_in_a_cycle_is_not_collected():
+def test_suspended_greenlet_in_a_cycle():
     log = []
 
     def body():
@@ -165,6 +179,8 @@ def test_suspended_greenlet_in_a_cycle_is_not_collected():
         except GreenletExit:
             log.append("killed")
             raise
+        finally:
+            log.append("finally")
 
     g = greenlet.greenlet(body)
     assert g.switch() == "parked"
@@ -172,6 +188,11 @@ def test_suspended_greenlet_in_a_cycle_is_not_collected():
     ref = weakref.ref(g)
     del g
     full_collect()
+    if COLLECTOR_SEES_SUSPENDED_FRAMES:
+        # The collector kills it, then frees it.
+        assert log == ["killed", "finally"]
+        assert ref() is None
+        return
     # The collector leaves suspended greenlets alone.
     assert ref() is not None
     assert log == []
@@ -180,10 +201,11 @@ def test_suspended_greenlet_in_a_cycle_is_not_collected():
     g = ref()
     del g.myself
     del g
-    assert log == ["killed"]
+    assert log == ["killed", "finally"]
     assert ref() is None
 
 
+@only_hidden_frames
 def test_only_suspended_greenlets_are_hidden_from_the_collector():
     main = getcurrent()
     pending = greenlet.greenlet(park)
@@ -203,6 +225,7 @@ def test_only_suspended_greenlets_are_hidden_from_the_collector():
     assert gc.is_tracked(suspended)
 
 
+@only_hidden_frames
 def test_suspended_frame_referring_to_its_own_greenlet_stays_alive():
     log = []
 
@@ -225,6 +248,90 @@ def test_suspended_frame_referring_to_its_own_greenlet_stays_alive():
     assert log == [True]
     full_collect()
     assert ref() is None
+
+
+@only_visible_frames
+def test_every_greenlet_is_tracked_and_suspended_frames_are_referents():
+    main = getcurrent()
+    marker = Marker([], "held by a suspended frame")
+
+    def body(held):
+        getcurrent().parent.switch()
+
+    suspended = greenlet.greenlet(body)
+    suspended.switch(marker)
+    assert gc.is_tracked(suspended)
+    assert gc.is_tracked(main)
+    # What the suspended frames hold is visible to the collector.
+    referents = gc.get_referents(suspended)
+    assert any(marker in gc.get_referents(r) for r in referents if r is not None) or marker in referents
+    suspended.switch()
+    assert suspended.dead
+
+
+@only_visible_frames
+def test_cycle_through_a_suspended_frame_is_freed_with_its_finally_run():
+    """The cycle goes through the frame's locals back to the greenlet."""
+    log = []
+
+    def body():
+        me = getcurrent()  # the suspended frame refers to its own greenlet
+        holder = Marker(log, "marker freed")
+        holder.owner = me
+        try:
+            getcurrent().parent.switch()
+        finally:
+            log.append("finally")
+
+    g = greenlet.greenlet(body)
+    g.switch()
+    ref = weakref.ref(g)
+    del g
+    assert log == []
+    full_collect()
+    assert log[0] == "finally"
+    assert "marker freed" in log
+    assert ref() is None
+
+
+@only_visible_frames
+def test_collector_kill_of_a_greenlet_of_another_thread_is_queued_there():
+    """Only a greenlet's own thread can run it: the kill waits for that thread."""
+    import threading
+
+    log = []
+    ready = threading.Event()
+    go = threading.Event()
+    done = threading.Event()
+    box = []
+
+    def body():
+        try:
+            getcurrent().parent.switch()
+        finally:
+            log.append(("finally", threading.current_thread().name))
+
+    def thread_main():
+        g = greenlet.greenlet(body)
+        g.switch()
+        g.me = g
+        box.append(weakref.ref(g))
+        del g
+        ready.set()
+        go.wait(10)
+        getcurrent()  # a greenlet call runs the kills queued for this thread
+        done.set()
+
+    t = threading.Thread(target=thread_main, name="owner")
+    t.start()
+    ready.wait(10)
+    full_collect()  # here, in the main thread: the greenlet cannot run here
+    assert log == []
+    assert box[0]() is not None
+    go.set()
+    done.wait(10)
+    t.join(10)
+    assert log == [("finally", "owner")]
 
 
 def test_suspended_greenlet_held_only_by_garbage_is_killed_when_collected():

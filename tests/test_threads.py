@@ -5,8 +5,10 @@ greenlet API; greenlets never migrate between threads, and everything a
 thread leaves behind has to be cleaned up once the thread is gone.
 """
 import gc
+import sys
 import threading
 import time
+import weakref
 
 import pytest
 
@@ -453,6 +455,69 @@ def test_dropping_a_dead_threads_suspended_greenlets_does_not_crash(baseline):
         getcurrent()
     assert ran == []
     assert greenlet.greenlet(lambda: "fine").switch() == "fine"
+
+
+class Marker(object):
+    pass
+
+
+@pytest.mark.skipif(sys.version_info < (3, 15),
+                    reason="before 3.15 what a dead thread's greenlet holds is kept, as upstream keeps it")
+def test_what_a_dead_threads_greenlet_holds_is_released_with_it(baseline):
+    """Its frames, the function it runs and that call's arguments can never be used again:
+    dropping the greenlet releases them, and it never runs any of its code."""
+    kept = []
+    refs = []
+    ran = []
+
+    def make():
+        held_by_frame = Marker()
+        passed_in = Marker()
+
+        def parked(argument):
+            local = held_by_frame
+            try:
+                getcurrent().parent.switch()
+            finally:
+                ran.append("finally")
+
+        refs.extend([weakref.ref(held_by_frame), weakref.ref(passed_in), weakref.ref(parked)])
+        g = greenlet.greenlet(parked)
+        g.switch(passed_in)
+        kept.append(g)
+
+    run_in_thread(make)
+    assert wait_until(lambda: get_pending_cleanup_count() == 0 and kept[0].dead)
+    assert all(ref() is not None for ref in refs)
+    del kept[:]
+    for _ in range(3):
+        gc.collect()
+    assert [ref() for ref in refs] == [None, None, None]
+    assert ran == []
+
+
+@pytest.mark.skipif(sys.version_info < (3, 15),
+                    reason="before 3.15 the collector cannot see into suspended frames")
+def test_dead_threads_greenlet_in_a_cycle_is_collected(baseline):
+    """The greenlet's bound ``run`` method refers back to it: only the collector can free it,
+    and it does once its thread has exited."""
+    refs = []
+
+    class Runner(greenlet.greenlet):
+        def run(self):
+            self.parent.switch()
+
+    def make():
+        g = Runner()
+        g.switch()
+        g.me = g
+        refs.append(weakref.ref(g))
+
+    run_in_thread(make)
+    assert wait_until(lambda: get_pending_cleanup_count() == 0)
+    for _ in range(3):
+        gc.collect()
+    assert refs[0]() is None
 
 
 def _trigger_getcurrent(other):

@@ -8,7 +8,7 @@ import sys
 import sysconfig
 
 #: The oldest and newest CPython minor versions the sources know about.
-SUPPORTED = (10, 13)
+SUPPORTED = (10, 15)
 
 
 def python_flags():

@@ -13,6 +13,10 @@ struct GreenletState {
     var interpreter: InterpreterState
     /// The callable given as `run`, until the greenlet starts.
     var run: PyRef?
+    /// While `run` runs: the callable and the arguments it was called with (owned). They are
+    /// held here, not on the greenlet's C stack, so that the collector sees them and a
+    /// greenlet that can never finish (its thread exited) still gives them back.
+    var runningCall: RunningCall?
     /// The greenlet that receives control and the result when this one finishes. Only a main
     /// greenlet has none.
     var parent: GreenletRef?
@@ -24,6 +28,8 @@ struct GreenletState {
     /// The object this state belongs to (borrowed).
     let object: GreenletRef
     let isMain: Bool
+    /// Kills of other greenlets running on this greenlet's C stack, one inside the other.
+    var nestedKills: Int
     /// Test hooks of `UnswitchableGreenlet`: fail the next switch before, or at, the stack switch.
     var forceSwitchError: Bool
     var forceStackSwitchError: Bool
@@ -32,11 +38,13 @@ struct GreenletState {
         stack = isMain ? .main() : StackSlice()
         interpreter = InterpreterState()
         run = nil
+        runningCall = nil
         parent = nil
         main = nil
         thread = nil
         self.object = object
         self.isMain = isMain
+        nestedKills = 0
         forceSwitchError = false
         forceStackSwitchError = false
     }
@@ -78,10 +86,30 @@ extension UnsafeMutablePointer where Pointee == GreenletState {
         return main.state.pointee.thread == nil
     }
 
+    /// Gives back the references of the call `run` is in (it returned, or never will).
+    func dropRunningCall() {
+        let call = pointee.runningCall
+        pointee.runningCall = nil
+        call?.drop()
+    }
+
     /// Started, not finished, and not the running greenlet of its thread.
     var isSuspended: Bool {
         guard pointee.stack.isActive else { return false }
         guard let thread = owningThread else { return true }
         return thread.pointee.current != pointee.object
+    }
+}
+
+/// The call a greenlet's `run` is in (owned references).
+struct RunningCall {
+    var callable: PyRef
+    var args: PyRef
+    var kwargs: PyRef?
+
+    func drop() {
+        callable.decref()
+        args.decref()
+        release(kwargs)
     }
 }

@@ -21,7 +21,7 @@ enum GreenletTypeSetup {
         type.pointee.tp_dealloc = Lifecycle.dealloc
         type.pointee.tp_traverse = Lifecycle.traverse
         type.pointee.tp_clear = Lifecycle.clear
-        type.pointee.tp_is_gc = Lifecycle.isCollectable
+        installCollectorSlots(type)
         type.pointee.tp_repr = Methods.repr
         type.pointee.tp_alloc = PyType_GenericAlloc
         type.pointee.tp_free = PyObject_GC_Del
@@ -61,6 +61,16 @@ enum GreenletTypeSetup {
             PyGetSetDef(),
         ])
         return PyType_Ready(type) == 0
+    }
+
+    /// How the collector treats greenlets: per object through `tp_is_gc` where it cannot see
+    /// into suspended frames, through a finalizer that kills them where it can.
+    static func installCollectorSlots(_ type: UnsafeMutablePointer<PyTypeObject>) {
+        if SuspendedFrames.areVisible {
+            type.pointee.tp_finalize = Lifecycle.finalize
+        } else {
+            type.pointee.tp_is_gc = Lifecycle.isCollectable
+        }
     }
 
     /// A C array that is never freed, for CPython's static tables.

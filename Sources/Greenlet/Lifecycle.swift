@@ -64,30 +64,7 @@ enum Lifecycle {
         gl_set_refcnt(object, 1)  // alive again while it runs
         let pending = PendingException.take()
         let here = ThreadState.existing
-        if interpreterIsFinalizing() {
-            // The interpreter is being torn down: running the greenlet's Python code now
-            // could touch what is already gone. It dies without running.
-            state.pointee.stack.finish()
-        } else if let here, let owner = state.owningThread, owner == here {
-            // Control comes back here when it ends: make the killer its parent for the while.
-            let parent = state.pointee.parent
-            state.pointee.parent = here.pointee.current.object.newReference().asGreenlet
-            raise(Globals.greenletExit, "Killing the greenlet because all references have vanished.")
-            let outcome = Switch.to(greenlet, carrying: SwitchArgs())
-            if outcome.carriesException {
-                PyErr_WriteUnraisable(object)
-            } else {
-                outcome.drop()
-            }
-            release(state.pointee.parent?.object)
-            state.pointee.parent = parent
-        } else if let owner = state.owningThread {
-            // Only its own thread can run it: queue it there (the queue holds a reference).
-            owner.deferKill(greenlet)
-        } else {
-            // Its thread is gone: it can never run again. Forget its stack.
-            state.pointee.stack.finish()
-        }
+        end(greenlet)
         if gl_refcnt(object) == 1 && state.pointee.stack.isActive && state.owningThread == here && here != nil {
             // It caught GreenletExit and switched away: it cannot be killed. Keep it, say so.
             object.incref()
@@ -109,21 +86,102 @@ enum Lifecycle {
         return false
     }
 
+    /// `tp_finalize`, where the collector can find suspended greenlets in garbage (see
+    /// `SuspendedFrames`): the greenlet is killed as if its last reference had gone, before
+    /// the collector clears anything, so its `finally` blocks run on intact objects. If only
+    /// another thread can run it, the kill is queued there, which keeps it alive.
+    static let finalize: destructor = { object in
+        guard let object, let pimpl = object.asGreenlet.pointee.pimpl else { return }
+        let state = pimpl.assumingMemoryBound(to: GreenletState.self)
+        guard state.pointee.stack.isActive, !state.pointee.isMain, state.isSuspended else { return }
+        // In the interpreter's last collections it is left to deallocation, as up to 3.14:
+        // other finalizers may still switch into it.
+        if interpreterIsFinalizing() { return }
+        let pending = PendingException.take()
+        end(object.asGreenlet)
+        pending.restore()
+    }
+
+    /// Kills a greenlet that was queued for this thread (by a kill nested too deep, or by
+    /// another thread), if it is still suspended. The queue's reference keeps it alive; it may
+    /// still be referenced elsewhere (a finalizer queued it from a cycle), so it is ended here
+    /// rather than by dropping that reference. Any pending exception is kept aside.
+    static func killQueued(_ greenlet: GreenletRef) {
+        let state = greenlet.state
+        guard state.pointee.stack.isActive, !state.pointee.isMain, state.isSuspended else { return }
+        let pending = PendingException.take()
+        end(greenlet)
+        pending.restore()
+    }
+
+    /// Ends a suspended greenlet that is alive (a reference is held for the while): throws
+    /// `GreenletExit` into it in its own thread, queues that for its thread if it is another
+    /// one, or, if it can never run again, forgets its stack. No exception may be set.
+    private static func end(_ greenlet: GreenletRef) {
+        let object = greenlet.object
+        let state = greenlet.state
+        let here = ThreadState.existing
+        if interpreterIsFinalizing() {
+            // The interpreter is being torn down: running the greenlet's Python code now
+            // could touch what is already gone. It dies without running.
+            state.pointee.stack.finish()
+        } else if let here, let owner = state.owningThread, owner == here,
+                  here.pointee.current.state.pointee.nestedKills >= ThreadState.maxNestedKills {
+            // Nested too deep: the outermost kill runs this one (the queue keeps it alive).
+            here.deferKill(greenlet)
+        } else if let here, let owner = state.owningThread, owner == here {
+            // Control comes back here when it ends: make the killer its parent for the while.
+            let killer = here.pointee.current
+            let parent = state.pointee.parent
+            state.pointee.parent = killer.object.newReference().asGreenlet
+            killer.state.pointee.nestedKills += 1
+            raise(Globals.greenletExit, "Killing the greenlet because all references have vanished.")
+            let outcome = Switch.to(greenlet, carrying: SwitchArgs())
+            if outcome.carriesException {
+                PyErr_WriteUnraisable(object)
+            } else {
+                outcome.drop()
+            }
+            release(state.pointee.parent?.object)
+            state.pointee.parent = parent
+            // This code runs in the killer again, which the thread holds as its current.
+            killer.state.pointee.nestedKills -= 1
+            // The outermost kill works off what nested ones queued.
+            if killer.state.pointee.nestedKills == 0 { here.runPendingKills() }
+        } else if let owner = state.owningThread {
+            // Only its own thread can run it: queue it there (the queue holds a reference).
+            owner.deferKill(greenlet)
+        } else {
+            // Its thread is gone: it can never run again. Forget its stack.
+            forgetOrphan(state)
+        }
+    }
+
+    /// A suspended greenlet whose thread has exited can never run again: releases what its
+    /// frames hold (where CPython lets us) and marks it finished.
+    static func forgetOrphan(_ state: UnsafeMutablePointer<GreenletState>) {
+        Switch.interpreter(of: state).clearOrphanedFrames()
+        state.dropRunningCall()
+        if state.pointee.stack.isActive { state.pointee.stack.finish() }
+    }
+
     /// `tp_traverse`: what a greenlet keeps alive.
     static let traverse: traverseproc = { object, visit, arg in
         guard let object, let visit else { return 0 }
         let greenlet = object.asGreenlet
         guard let pimpl = greenlet.pointee.pimpl else { return 0 }
         let state = pimpl.assumingMemoryBound(to: GreenletState.self)
+        let call = state.pointee.runningCall
         for reference in [greenlet.pointee.dict, state.pointee.run, state.pointee.parent?.object,
                           state.pointee.main?.object, state.pointee.interpreter.context,
-                          state.pointee.interpreter.exceptionBase.exc_value] {
+                          state.pointee.interpreter.exceptionBase.exc_value,
+                          call?.callable, call?.args, call?.kwargs] {
             if let reference {
                 let result = visit(reference, arg)
                 if result != 0 { return result }
             }
         }
-        return 0
+        return Switch.interpreter(of: state).traverseSuspendedFrames(visit, arg)
     }
 
     /// `tp_clear`: breaks cycles through a greenlet that the collector found unreachable.
@@ -131,17 +189,28 @@ enum Lifecycle {
         guard let object else { return 0 }
         let greenlet = object.asGreenlet
         guard greenlet.pointee.pimpl != nil else { return 0 }
+        let state = greenlet.state
         clearReferences(greenlet)
-        let context = greenlet.state.pointee.interpreter.context
-        greenlet.state.pointee.interpreter.context = nil
+        let context = state.pointee.interpreter.context
+        state.pointee.interpreter.context = nil
         release(context)
+        // Frames that can never run again hold the rest of the cycle.
+        if !state.pointee.isMain && state.pointee.stack.isActive && state.ranInDeadThread {
+            forgetOrphan(state)
+        }
         return 0
     }
 
     /// `tp_is_gc`: a suspended greenlet is never collected as garbage (its frames may still
     /// need to run); main greenlets, and greenlets that are not active, are.
+    ///
+    /// An object whose last reference is gone is a GC object again, whatever its state: from
+    /// 3.14 `_Py_Dealloc` may put it on the trashcan's list instead of deallocating it when
+    /// the stack runs low, and it untracks it first only if `tp_is_gc` says so. A tracked
+    /// object on that list would have its collector links overwritten.
     static let isCollectable: inquiry = { object in
         guard let object, let pimpl = object.asGreenlet.pointee.pimpl else { return 1 }
+        if gl_refcnt(object) == 0 { return 1 }
         let state = pimpl.assumingMemoryBound(to: GreenletState.self)
         if state.pointee.isMain || !state.pointee.stack.isActive || state.ranInDeadThread { return 1 }
         return 0

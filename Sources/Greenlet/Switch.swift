@@ -246,12 +246,16 @@ private func greenletEntry(_ context: UnsafeMutableRawPointer?) {
     if !carried.carriesException {
         let (args, kwargs) = carried.callArguments()
         if let args {
+            state.pointee.runningCall = RunningCall(callable: run, args: args, kwargs: kwargs)
             result = PyObject_Call(run, args, kwargs)
-            args.decref()
+            state.dropRunningCall()
+        } else {
+            run.decref()
+            release(kwargs)
         }
-        release(kwargs)
+    } else {
+        run.decref()
     }
-    run.decref()
     Switch.finish(me, result: Exit.valueOfExit(result), on: thread)
 }
 

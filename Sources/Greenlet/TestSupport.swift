@@ -20,25 +20,20 @@ enum TestSupport {
         ] + trashMethods
     }
 
+    /// Only where CPython still has a trashcan nesting counter (before 3.13).
     private static var trashMethods: [PyMethodDef] {
-        #if PY_GE_3_13
-        return []
-        #else
+        guard TrashState.nesting(currentThreadState()) != nil else { return [] }
         return [PyMethodDef(ml_name: cString("get_tstate_trash_delete_nesting"), ml_meth: trashNesting,
                             ml_flags: METH_NOARGS, ml_doc: cString("Return the 'trash can' nesting level. Testing only.\n"))]
-        #endif
     }
 
     static let pendingCleanupCount: PyCFunction = { _, _ in PyLong_FromSsize_t(ThreadExit.pending) }
     static let totalMainGreenlets: PyCFunction = { _, _ in PyLong_FromSsize_t(ThreadExit.mainGreenlets) }
 
     static let setThreadLocal: PyCFunction = { _, args in
-        guard let args, gl_tuple_size(args) == 2 else {
-            return withVaList([args.map { gl_tuple_size($0) } ?? 0]) {
-                PyErr_FormatV(PyExc_TypeError, cString("set_thread_local expected 2 arguments, got %zd"), $0)
-            }
-        }
-        guard PyDict_SetItem(PyThreadState_GetDict(), gl_tuple_item(args, 0), gl_tuple_item(args, 1)) == 0 else { return nil }
+        var key: PyRef? = nil, value: PyRef? = nil
+        guard gl_parse_two_args(args, cString("set_thread_local"), &key, &value) != 0 else { return nil }
+        guard PyDict_SetItem(PyThreadState_GetDict(), key, value) == 0 else { return nil }
         return newNone()
     }
 
@@ -57,15 +52,9 @@ enum TestSupport {
         optionalCleanupClocks == -1 ? newNone() : PyLong_FromSsize_t(optionalCleanupClocks)
     }
 
-    #if !PY_GE_3_13
     static let trashNesting: PyCFunction = { _, _ in
-        #if PY_GE_3_12
-        return PyLong_FromLong(Int(currentThreadState().pointee.trash.delete_nesting))
-        #else
-        return PyLong_FromLong(Int(currentThreadState().pointee.trash_delete_nesting))
-        #endif
+        PyLong_FromSsize_t(TrashState.nesting(currentThreadState()) ?? 0)
     }
-    #endif
 
     /// `UnswitchableGreenlet`: a greenlet whose switches can be made to fail, to test the
     /// failure paths.
@@ -77,7 +66,7 @@ enum TestSupport {
         type.pointee.tp_base = GreenletTypeRef
         type.pointee.tp_traverse = Lifecycle.traverse
         type.pointee.tp_clear = Lifecycle.clear
-        type.pointee.tp_is_gc = Lifecycle.isCollectable
+        GreenletTypeSetup.installCollectorSlots(type)
         type.pointee.tp_getset = GreenletTypeSetup.table([
             PyGetSetDef(name: cString("force_switch_error"), get: getForceSwitchError,
                         set: setForceSwitchError, doc: nil, closure: nil),

@@ -61,6 +61,7 @@ enum ThreadExit {
             // stack along with the thread state, and it can never run again.
             let currentState = current.state
             Switch.withInterpreter(currentState) { $0.forgetRunningState() }
+            currentState.dropRunningCall()
             if currentState.pointee.stack.isActive { currentState.pointee.stack.finish() }
         }
         let trace = state.pointee.trace

@@ -25,9 +25,12 @@ struct ThreadState {
     /// The greenlet trace function (owned), or nil.
     var trace: PyRef?
     var chunks: ChunkPool
-    /// Greenlets of this thread whose last reference went away in another thread; they are
-    /// killed here, where they can run (a list, owned, or nil).
+    /// Greenlets of this thread whose last reference went away in another thread, or too
+    /// deep in nested kills; they are killed here, later (a list, owned, or nil).
     var pendingKills: PyRef?
+    /// The greenlet whose `drainPendingKills` loop is running, if any (borrowed): a kill
+    /// inside that loop leaves what it queues to the loop rather than nesting another one.
+    var drainingKillsIn: GreenletRef?
 
     static func current() -> UnsafeMutablePointer<ThreadState> {
         if let existing = greenlet_thread_state_get() {
@@ -52,7 +55,7 @@ struct ThreadState {
         let mainSlice = withUnsafeMutablePointer(to: &mainState.pointee.stack) { $0 }
         state.initialize(to: ThreadState(
             stacks: StackThread(main: mainSlice), main: main, current: main.object.newReference().asGreenlet,
-            target: nil, switchingThreadState: nil, passed: SwitchArgs(), startingRun: nil, trace: nil, chunks: ChunkPool(), pendingKills: nil))
+            target: nil, switchingThreadState: nil, passed: SwitchArgs(), startingRun: nil, trace: nil, chunks: ChunkPool(), pendingKills: nil, drainingKillsIn: nil))
         mainState.pointee.thread = state
         ThreadExit.mainGreenlets += 1
         greenlet_thread_state_set(UnsafeMutableRawPointer(state))
@@ -77,8 +80,20 @@ extension UnsafeMutablePointer where Pointee == ThreadState {
     }
 }
 
+extension ThreadState {
+    /// How deep kills may nest in one greenlet before further ones are queued instead.
+    ///
+    /// Killing a greenlet can free another suspended one, whose kill then runs inside the
+    /// first, on the killer's C stack (a chain of greenlets, each holding the next, dies this
+    /// way). Every switch made from deep inside such a nest copies the whole nest's C stack,
+    /// so a long chain would cost time quadratic in its length, and C stack without bound.
+    /// Past this depth a kill is queued, and the queue is worked off once the nest unwinds.
+    static let maxNestedKills = 64
+}
+
 extension UnsafeMutablePointer where Pointee == ThreadState {
-    /// Queues a greenlet of this thread for killing; called from another thread, under the GIL.
+    /// Queues a greenlet of this thread for killing later. Called under the GIL, from another
+    /// thread or from a kill nested too deep; the queue's reference keeps the greenlet alive.
     func deferKill(_ greenlet: GreenletRef) {
         if pointee.pendingKills == nil { pointee.pendingKills = PyList_New(0) }
         if let list = pointee.pendingKills, PyList_Append(list, greenlet.object) == 0 { return }
@@ -86,18 +101,29 @@ extension UnsafeMutablePointer where Pointee == ThreadState {
         greenlet.object.incref()  // cannot queue it: leak it rather than free a live stack
     }
 
-    /// Kills the greenlets other threads queued for this one.
+    /// Kills the greenlets queued for this thread, unless the running greenlet is already as
+    /// deep in nested kills as it may go (the queue then waits for the nest to unwind).
     @inline(__always) func runPendingKills() {
-        if pointee.pendingKills != nil { drainPendingKills() }
+        if pointee.pendingKills != nil && pointee.current.state.pointee.nestedKills < ThreadState.maxNestedKills {
+            drainPendingKills()
+        }
     }
 
     @inline(never) private func drainPendingKills() {
         // While the interpreter finalizes, the queued objects may already be gone: leak them.
         if interpreterIsFinalizing() { return }
+        let me = pointee.current
+        if pointee.drainingKillsIn == me { return }  // the loop below, further out, takes them
+        let outer = pointee.drainingKillsIn
+        pointee.drainingKillsIn = me
         while let list = pointee.pendingKills {
             pointee.pendingKills = nil
-            // Dropping the list drops the last references: each greenlet is killed here.
+            // The list is ours alone now, so it cannot change under the kills.
+            for index in 0..<PyList_Size(list) {
+                Lifecycle.killQueued(PyList_GetItem(list, index)!.asGreenlet)
+            }
             list.decref()
         }
+        pointee.drainingKillsIn = outer
     }
 }

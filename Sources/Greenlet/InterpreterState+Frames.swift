@@ -1,0 +1,196 @@
+import CPythonShim
+
+// A suspended greenlet's Python frames: making a frame object for `gr_frame`, and keeping
+// `f_back` walks off the C stack (3.12+).
+
+extension UnsafeMutablePointer where Pointee == InterpreterState {
+    /// The suspended greenlet's innermost Python frame, as a new reference, or nil.
+    func topFrameObject(_ ts: ThreadStateRef) -> PyRef? {
+        #if PY_GE_3_11
+        #if PY_GE_3_12
+        guard pointee.currentFrame != nil, let top = pointee.suspendedTop else { return nil }
+        #else
+        guard let top = pointee.currentFrame else { return nil }
+        #endif
+        // CPython makes frame objects only for the thread's own frames: point the thread state
+        // at this greenlet's frames for the one call. Collection is paused so that no Python
+        // code runs in between.
+        let gcWasEnabled = PyGC_Disable()
+        #if PY_GE_3_13
+        let saved = ts.pointee.current_frame
+        ts.pointee.current_frame = top
+        let frame = PyThreadState_GetFrame(ts)
+        ts.pointee.current_frame = saved
+        #else
+        let saved = ts.pointee.cframe.pointee.current_frame
+        ts.pointee.cframe.pointee.current_frame = top
+        let frame = PyThreadState_GetFrame(ts)
+        ts.pointee.cframe.pointee.current_frame = saved
+        #endif
+        if gcWasEnabled != 0 { PyGC_Enable() }
+        return frame.map { UnsafeMutableRawPointer($0).assumingMemoryBound(to: PyObject.self) }
+        #else
+        guard let frame = pointee.topFrame else { return nil }
+        let object = UnsafeMutableRawPointer(frame).assumingMemoryBound(to: PyObject.self)
+        return object.newReference()
+        #endif
+    }
+}
+
+#if PY_GE_3_12
+/// Who owns an interpreter frame, as far as a suspended greenlet cares.
+enum FrameOwner {
+    /// True for the entry frames `_PyEval_EvalFrameDefault` keeps on the C stack: owned by
+    /// the C stack on 3.12 and 3.13, by the interpreter from 3.14 (where CPython's own test
+    /// for an incomplete frame is `owner >= FRAME_OWNED_BY_INTERPRETER`; 3.15 drops the old
+    /// C-stack owner).
+    @inline(__always)
+    static func livesOnCStack(_ frame: InterpreterFrame) -> Bool {
+        #if PY_GE_3_14
+        return frame.pointee.owner >= interpreter
+        #else
+        return frame.pointee.owner == cStack
+        #endif
+    }
+
+    #if PY_GE_3_14
+    static let interpreter = CChar(FRAME_OWNED_BY_INTERPRETER.rawValue)
+    #else
+    static let cStack = CChar(FRAME_OWNED_BY_CSTACK.rawValue)
+    #endif
+    /// A frame that a function call pushed on the thread's data stack (not a generator's).
+    static let thread = CChar(FRAME_OWNED_BY_THREAD.rawValue)
+}
+
+/// From 3.12, each entry into the eval loop from C pushes a frame that lives on the C stack,
+/// and the Python frame above it links to it through `previous`. Once a greenlet is suspended,
+/// its part of the C stack may hold another greenlet's bytes, so anyone walking `f_back` from
+/// one of its frames (gr_frame, or a frame object kept from `sys._getframe` or a traceback)
+/// would read garbage (cpython#113037).
+///
+/// So when a greenlet switches away, the links that point at C-stack frames are rerouted to
+/// the next frame below that is not on the C stack, and put back when it resumes. Only the
+/// reroutes are recorded, so putting them back costs one store per C re-entry, not per frame,
+/// and no frame objects are made.
+struct ReroutedLinks {
+    var links: UnsafeMutablePointer<(frame: InterpreterFrame, original: InterpreterFrame)>?
+    var count = 0
+    var capacity = 0
+
+    static func release(_ links: inout ReroutedLinks) {
+        if let storage = links.links { PyMem_Free(storage) }
+        links = ReroutedLinks()
+    }
+}
+
+extension UnsafeMutablePointer where Pointee == InterpreterState {
+    /// Reroutes the suspended frames' links around C-stack frames, and finds the innermost
+    /// frame that is not on the C stack. Runs before the stack switch, while those C-stack
+    /// frames are still intact.
+    ///
+    /// The innermost frame itself can be on the C stack: a greenlet may switch while the eval
+    /// loop clears a returning frame and has already made its entry frame current.
+    @inline(__always)
+    func hideCStackFrames() {
+        var frame = pointee.currentFrame
+        while let top = frame, FrameOwner.livesOnCStack(top) {
+            frame = top.pointee.previous
+        }
+        pointee.suspendedTop = frame
+        while let current = frame {
+            guard let below = current.pointee.previous else { return }
+            if !FrameOwner.livesOnCStack(below) {
+                frame = below
+                continue
+            }
+            var next = below.pointee.previous
+            while let candidate = next, FrameOwner.livesOnCStack(candidate) {
+                next = candidate.pointee.previous
+            }
+            guard recordReroute(of: current, from: below) else { return }
+            current.pointee.previous = next
+            frame = next
+        }
+    }
+
+    /// Puts back every rerouted link, innermost first, before the frames run again.
+    @inline(__always)
+    func restoreCStackFrames() {
+        pointee.suspendedTop = nil
+        let count = pointee.reroutedLinks.count
+        guard count > 0, let links = pointee.reroutedLinks.links else { return }
+        for index in 0..<count {
+            links[index].frame.pointee.previous = links[index].original
+        }
+        pointee.reroutedLinks.count = 0
+    }
+
+    /// False if memory ran out: the walk stops there, leaving the remaining links as they are
+    /// (as unsafe to walk as CPython alone would leave them, but never wrong once resumed).
+    private func recordReroute(of frame: InterpreterFrame, from original: InterpreterFrame) -> Bool {
+        if pointee.reroutedLinks.count == pointee.reroutedLinks.capacity {
+            let capacity = Swift.max(4, pointee.reroutedLinks.capacity * 2)
+            let size = capacity * MemoryLayout<(frame: InterpreterFrame, original: InterpreterFrame)>.stride
+            guard let grown = PyMem_Realloc(pointee.reroutedLinks.links, size) else { return false }
+            pointee.reroutedLinks.links = grown.assumingMemoryBound(to: (frame: InterpreterFrame, original: InterpreterFrame).self)
+            pointee.reroutedLinks.capacity = capacity
+        }
+        pointee.reroutedLinks.links![pointee.reroutedLinks.count] = (frame, original)
+        pointee.reroutedLinks.count += 1
+        return true
+    }
+}
+#endif
+
+/// What the cyclic collector may know of suspended greenlets' frames.
+///
+/// A suspended greenlet's frames hold references that only the greenlet can release. Up to
+/// 3.14 CPython exports nothing to visit them with, so the collector cannot see those
+/// references, and a suspended greenlet must not be collected (`tp_is_gc` says so per
+/// object); a cycle through a suspended frame then lives until it is broken by hand. From
+/// 3.15 the frames are visited as CPython visits a generator's, every greenlet is an ordinary
+/// GC object, and a suspended greenlet in garbage is killed by its finalizer (see
+/// `Lifecycle.finalize`) or, if its thread is gone, has its frames cleared.
+enum SuspendedFrames {
+    #if PY_GE_3_15
+    static let areVisible = true
+    #else
+    static let areVisible = false
+    #endif
+}
+
+extension UnsafeMutablePointer where Pointee == InterpreterState {
+    /// Visits what a suspended greenlet's frames hold (`tp_traverse`); nothing while it runs,
+    /// when the frames belong to the thread, or before 3.15.
+    func traverseSuspendedFrames(_ visit: visitproc, _ arg: UnsafeMutableRawPointer?) -> Int32 {
+        #if PY_GE_3_15
+        guard pointee.currentFrame != nil else { return 0 }
+        var frame = pointee.suspendedTop
+        while let current = frame {
+            // A generator's frame is its generator's to visit.
+            if current.pointee.owner == FrameOwner.thread {
+                let result = gl_frame_traverse(current, visit, arg)
+                if result != 0 { return result }
+            }
+            frame = current.pointee.previous
+        }
+        #endif
+        return 0
+    }
+
+    /// Releases what the frames of a greenlet that can never run again hold: its thread has
+    /// exited. From 3.15 only; before, those references leak, as they do upstream.
+    func clearOrphanedFrames() {
+        #if PY_GE_3_15
+        guard pointee.currentFrame != nil else { return }
+        var frame = pointee.suspendedTop
+        while let current = frame {
+            frame = current.pointee.previous
+            if current.pointee.owner == FrameOwner.thread { gl_frame_clear(current) }
+        }
+        // The frames are empty; the data stack they live in goes with `discard`.
+        pointee.currentFrame = nil
+        pointee.suspendedTop = nil
+        #endif
+    }
+}
