@@ -18,13 +18,18 @@
 #                          tests/requirements-integration.txt (their tests then skip)
 #   GREENLET_SWIFT         swift executable (default: swift on PATH); also
 #                          used by setup.py
+#   GREENLET_INSTALL_PYTHONS  set to 0 to never install a missing interpreter.
+#                          Otherwise a missing 3.14 or 3.15 is installed once,
+#                          with ../shared/pythons/debian-python.sh when that
+#                          script sits beside the clone (Debian's build, into
+#                          pyenv's versions folder; about 25 s each).
 # Exit status: 0 only if every component that ran passed.
 set -uo pipefail
 
 # The versions tested when GREENLET_TEST_PYTHONS is not set.
-DEFAULT_PYTHONS="3.10 3.11 3.12 3.13"
+DEFAULT_PYTHONS="3.10 3.11 3.12 3.13 3.14 3.15"
 # All versions the project supports (used to find headers for `swift test`).
-SUPPORTED_PYTHONS="3.10 3.11 3.12 3.13"
+SUPPORTED_PYTHONS="3.10 3.11 3.12 3.13 3.14 3.15"
 
 # What every test virtualenv gets besides the project itself.
 VENV_TOOLS="pip setuptools>=64 wheel pytest"
@@ -93,11 +98,33 @@ extension_checksum() {
     "$1" -c 'import hashlib, greenlet._greenlet as m; print(hashlib.sha256(open(m.__file__, "rb").read()).hexdigest())' 2>/dev/null
 }
 
+# The script that installs CPython X.Y where this machine's pyenv lacks it,
+# if there is one for that version.
+installer_for() {
+    local script="$ROOT/../shared/pythons/debian-python.sh"
+    case "$1" in
+        3.14|3.15) [[ -x "$script" ]] && echo "$script" ;;
+    esac
+}
+
+# Installs a missing interpreter once, saying so; never fails the run by itself.
+install_python() {
+    local ver="$1" script
+    [[ "${GREENLET_INSTALL_PYTHONS:-1}" != 0 ]] || return 1
+    script="$(installer_for "$ver")" || return 1
+    [[ -n "$script" ]] || return 1
+    echo "Python $ver is not installed: installing it once with $script"
+    "$script" "$ver"
+}
+
 test_python() {
     local ver="$1" base vpy rc
     shift   # the rest are pytest arguments
     say "Python $ver"
-    if ! base="$(find_python "$ver")"; then
+    if ! base="$(find_python "$ver")" && install_python "$ver"; then
+        base="$(find_python "$ver")" || true
+    fi
+    if [[ -z "$base" ]]; then
         echo "SKIPPED: Python $ver is not installed (no \$(pyenv root)/versions/$ver.*/bin/python$ver, no python$ver on PATH)"
         note "python$ver" "SKIPPED (not installed)"
         return 0
