@@ -347,6 +347,9 @@ PyInit__greenlet_capi_probe(void)
     if (!m) {
         return NULL;
     }
+#ifdef Py_GIL_DISABLED
+    PyUnstable_Module_SetGIL(m, Py_MOD_GIL_NOT_USED);
+#endif
     null_marker = PyObject_CallObject((PyObject*)&PyBaseObject_Type, NULL);
     if (!null_marker) {
         return NULL;

@@ -6,6 +6,7 @@ thread leaves behind has to be cleaned up once the thread is gone.
 """
 import gc
 import sys
+import sysconfig
 import threading
 import time
 import weakref
@@ -333,6 +334,13 @@ def test_other_threads_greenlets_report_their_state(baseline):
         assert not box["main"].dead
         assert box["suspended"]
         assert box["suspended"].parent is box["main"]
+        frame = box["suspended"].gr_frame
+        if sysconfig.get_config_var("Py_GIL_DISABLED"):
+            # Without the GIL its thread could resume it while its frames are read.
+            assert frame is None
+        else:
+            assert frame is not None and frame.f_code.co_name
+        del frame
     assert wait_until(lambda: settled(baseline))
 
 
@@ -455,6 +463,35 @@ def test_dropping_a_dead_threads_suspended_greenlets_does_not_crash(baseline):
         getcurrent()
     assert ran == []
     assert greenlet.greenlet(lambda: "fine").switch() == "fine"
+
+
+def test_finishing_greenlets_result_survives_a_kill_queued_meanwhile(baseline):
+    """Another thread drops the last reference to a suspended greenlet ``x`` of this thread
+    while ``g`` runs here; then ``g`` returns. The kill of ``x`` is queued for this thread,
+    and it must not run inside ``g``'s final switch: ``x``'s end would then go to ``g``'s
+    parent in place of ``g``'s own result."""
+    log = []
+
+    def parked():
+        try:
+            getcurrent().parent.switch()
+        finally:
+            log.append("x finally")
+
+    x = greenlet.greenlet(parked)
+    x.switch()
+    box = [x]
+    del x
+
+    def body():
+        dropper = threading.Thread(target=box.clear)  # the last reference goes there
+        dropper.start()
+        dropper.join(TIMEOUT)
+        return "done"
+
+    assert greenlet.greenlet(body).switch() == "done"
+    getcurrent()  # a greenlet call runs the kill queued for this thread
+    assert log == ["x finally"]
 
 
 class Marker(object):

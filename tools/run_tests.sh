@@ -12,24 +12,26 @@
 # fails the run.
 #
 # Environment:
-#   GREENLET_TEST_PYTHONS  versions to test, e.g. "3.11 3.13" (default below)
+#   GREENLET_TEST_PYTHONS  versions to test, e.g. "3.11 3.13t" (default below;
+#                          a "t" names the free-threaded build)
 #   GREENLET_TEST_SWIFT    set to 0 to leave out `swift test`
 #   GREENLET_TEST_INTEGRATION  set to 0 to skip installing the frameworks of
 #                          tests/requirements-integration.txt (their tests then skip)
 #   GREENLET_SWIFT         swift executable (default: swift on PATH); also
 #                          used by setup.py
 #   GREENLET_INSTALL_PYTHONS  set to 0 to never install a missing interpreter.
-#                          Otherwise a missing 3.14 or 3.15 is installed once,
-#                          with ../shared/pythons/debian-python.sh when that
-#                          script sits beside the clone (Debian's build, into
-#                          pyenv's versions folder; about 25 s each).
+#                          Otherwise, when ../shared/pythons sits beside the
+#                          clone, a missing one is installed once into pyenv's
+#                          versions folder: 3.14 and 3.15 with debian-python.sh
+#                          (Debian's build, about 25 s each), 3.13t with
+#                          build-cpython.sh (built from source, about 6 min).
 # Exit status: 0 only if every component that ran passed.
 set -uo pipefail
 
 # The versions tested when GREENLET_TEST_PYTHONS is not set.
-DEFAULT_PYTHONS="3.10 3.11 3.12 3.13 3.14 3.15"
+DEFAULT_PYTHONS="3.10 3.11 3.12 3.13 3.14 3.15 3.13t"
 # All versions the project supports (used to find headers for `swift test`).
-SUPPORTED_PYTHONS="3.10 3.11 3.12 3.13 3.14 3.15"
+SUPPORTED_PYTHONS="3.10 3.11 3.12 3.13 3.14 3.15 3.13t"
 
 # What every test virtualenv gets besides the project itself.
 VENV_TOOLS="pip setuptools>=64 wheel pytest"
@@ -50,14 +52,15 @@ note() { SUMMARY+=("$(printf '%-14s %s' "$1" "$2")"); }
 
 runs_ok() { "$1" -c 'import sys' >/dev/null 2>&1; }
 
-# Print the interpreter for version X.Y: the newest pyenv-installed X.Y.*,
-# else pythonX.Y on PATH; nothing (status 1) if there is none that runs.
+# Print the interpreter for version X.Y (or X.Yt, free-threaded): the newest
+# pyenv-installed X.Y.* (X.Y.*t), else pythonX.Y[t] on PATH; nothing (status 1)
+# if there is none that runs.
 find_python() {
-    local ver="$1" cand root
+    local ver="$1" minor="${1%t}" cand root
     if command -v pyenv >/dev/null 2>&1 && root="$(pyenv root 2>/dev/null)" && [[ -d "$root/versions" ]]; then
         while read -r cand; do
             [[ -n "$cand" ]] && runs_ok "$cand" && { echo "$cand"; return 0; }
-        done < <(ls -d "$root"/versions/"$ver".*/bin/python"$ver" 2>/dev/null | sort -rV)
+        done < <(ls -d "$root"/versions/"$minor".*"${ver#"$minor"}"/bin/python"$ver" 2>/dev/null | sort -rV)
     fi
     cand="$(command -v "python$ver" 2>/dev/null)" || return 1
     runs_ok "$cand" || return 1   # e.g. a pyenv shim for a version not installed
@@ -65,12 +68,12 @@ find_python() {
     "$cand" -c 'import sys; print(sys.executable)'
 }
 
-# Create .venv-X.Y (or reuse it if its interpreter still runs and is X.Y)
+# Create .venv-X.Y[t] (or reuse it if its interpreter still runs and is X.Y[t])
 # and make sure VENV_TOOLS are installed in it.
 prepare_venv() {
     local ver="$1" base="$2" venv="$ROOT/.venv-$1" vpy have
     vpy="$venv/bin/python"
-    have="$("$vpy" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || true)"
+    have="$("$vpy" -c 'import sys, sysconfig; print("%d.%d%s" % (sys.version_info[:2] + ("t" if sysconfig.get_config_var("Py_GIL_DISABLED") else "",)))' 2>/dev/null || true)"
     if [[ "$have" != "$ver" ]]; then
         [[ -e "$venv" ]] && { echo "recreating $venv (it does not run Python $ver)"; rm -rf "$venv"; }
         echo "creating $venv with $base"
@@ -98,23 +101,34 @@ extension_checksum() {
     "$1" -c 'import hashlib, greenlet._greenlet as m; print(hashlib.sha256(open(m.__file__, "rb").read()).hexdigest())' 2>/dev/null
 }
 
-# The script that installs CPython X.Y where this machine's pyenv lacks it,
-# if there is one for that version.
-installer_for() {
-    local script="$ROOT/../shared/pythons/debian-python.sh"
-    case "$1" in
-        3.14|3.15) [[ -x "$script" ]] && echo "$script" ;;
+# Installs a missing interpreter once, saying so, with the scripts of
+# ../shared/pythons where there is one for that version; never fails the run by
+# itself (the version is then reported as not installed).
+install_python() {
+    local ver="$1" pythons="$ROOT/../shared/pythons"
+    [[ "${GREENLET_INSTALL_PYTHONS:-1}" != 0 ]] || return 1
+    case "$ver" in
+        3.14|3.15)
+            [[ -x "$pythons/debian-python.sh" ]] || return 1
+            echo "Python $ver is not installed: installing it once with $pythons/debian-python.sh"
+            "$pythons/debian-python.sh" "$ver" ;;
+        3.13t)
+            [[ -x "$pythons/build-cpython.sh" ]] || return 1
+            echo "Python 3.13t is not installed: building it once with $pythons/build-cpython.sh (about 6 min)"
+            DEBIAN_SUITE=testing "$pythons/build-cpython.sh" 3.13 --freethreaded ;;
+        *) return 1 ;;
     esac
 }
 
-# Installs a missing interpreter once, saying so; never fails the run by itself.
-install_python() {
-    local ver="$1" script
-    [[ "${GREENLET_INSTALL_PYTHONS:-1}" != 0 ]] || return 1
-    script="$(installer_for "$ver")" || return 1
-    [[ -n "$script" ]] || return 1
-    echo "Python $ver is not installed: installing it once with $script"
-    "$script" "$ver"
+# The integration test frameworks to install for version X.Y[t]: all of
+# tests/requirements-integration.txt, less the lines marked "no free-threaded"
+# on a free-threaded build (gevent ships no wheels for one).
+integration_requirements() {
+    if [[ "$1" == *t ]]; then
+        grep -v "no free-threaded" "$ROOT/tests/requirements-integration.txt"
+    else
+        cat "$ROOT/tests/requirements-integration.txt"
+    fi
 }
 
 test_python() {
@@ -154,7 +168,7 @@ test_python() {
     if [[ -f "$requirements" && "${GREENLET_TEST_INTEGRATION:-1}" != 0 ]]; then
         before="$(extension_checksum "$vpy")"
         echo "installing the integration test frameworks ..."
-        if ! "$vpy" -m pip install -q -r "$requirements"; then
+        if ! "$vpy" -m pip install -q -r <(integration_requirements "$ver"); then
             note "python$ver" "FAILED (could not install tests/requirements-integration.txt)"
             return 1
         fi
@@ -219,8 +233,8 @@ test_swift() {
 
 for ver in $PYTHONS; do
     ver="${ver#python}"
-    if [[ ! "$ver" =~ ^3\.[0-9]+$ ]]; then
-        echo "error: '$ver' in GREENLET_TEST_PYTHONS is not a version like 3.11" >&2
+    if [[ ! "$ver" =~ ^3\.[0-9]+t?$ ]]; then
+        echo "error: '$ver' in GREENLET_TEST_PYTHONS is not a version like 3.11 or 3.13t" >&2
         note "python$ver" "FAILED (bad version)"
         FAILED=1
         continue

@@ -1,8 +1,9 @@
 """Print the `swift build` arguments that target the interpreter running this script.
 
 The Swift sources read CPython's headers through the CPythonShim target and select
-version-specific code with `#if PY_GE_3_X` conditions; both depend on the interpreter, so
-every build (setup.py, the test command) asks this script instead of repeating the logic.
+version-specific code with `#if PY_GE_3_X` conditions, and free-threaded code with
+`#if PY_GIL_DISABLED`; all depend on the interpreter, so every build (setup.py, the test
+command) asks this script instead of repeating the logic.
 """
 import sys
 import sysconfig
@@ -27,6 +28,10 @@ def python_flags():
         args += ["-Xcc", "-I" + include]
     for newer in range(SUPPORTED[0] + 1, minor + 1):
         args += ["-Xswiftc", "-DPY_GE_3_%d" % newer]
+    if sysconfig.get_config_var("Py_GIL_DISABLED"):
+        if minor < 13:
+            raise SystemExit("free-threaded CPython before 3.13 does not exist")
+        args += ["-Xswiftc", "-DPY_GIL_DISABLED"]
     return args
 
 

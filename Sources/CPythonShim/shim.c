@@ -1,5 +1,15 @@
 #include "shim.h"
 
+#ifdef Py_GIL_DISABLED
+#  define Py_BUILD_CORE 1
+#  include "internal/pycore_critical_section.h"
+#  if PY_VERSION_HEX >= 0x030E0000
+#    include "internal/pycore_tstate.h"
+#    include "internal/pycore_stackref.h"
+#  endif
+#  undef Py_BUILD_CORE
+#endif
+
 #if PY_VERSION_HEX >= 0x030F0000
 /* Only this file sees these: the stack reference helpers are inline functions and macros
    that Swift cannot import, and their headers drag in more than Swift's importer takes. */
@@ -75,5 +85,50 @@ void gl_frame_clear(struct _PyInterpreterFrame *frame)
 {
     _PyFrame_ClearExceptCode(frame);
     PyStackRef_CLEAR(frame->f_executable);
+}
+#endif
+
+void gl_critical_sections_suspend(PyThreadState *tstate)
+{
+#ifdef Py_GIL_DISABLED
+    _PyCriticalSection_SuspendAll(tstate);
+#else
+    (void)tstate;
+#endif
+}
+
+void gl_critical_sections_resume(PyThreadState *tstate)
+{
+#ifdef Py_GIL_DISABLED
+    _PyCriticalSection_Resume(tstate);
+#else
+    (void)tstate;
+#endif
+}
+
+#if defined(Py_GIL_DISABLED) && PY_VERSION_HEX >= 0x030E0000
+void *gl_c_stack_refs_get(PyThreadState *tstate)
+{
+    return ((_PyThreadStateImpl *)tstate)->c_stack_refs;
+}
+
+void gl_c_stack_refs_set(PyThreadState *tstate, void *refs)
+{
+    ((_PyThreadStateImpl *)tstate)->c_stack_refs = (struct _PyCStackRef *)refs;
+}
+
+Py_ssize_t gl_c_stack_refs_snapshot(void *refs, PyObject **out, Py_ssize_t capacity)
+{
+    Py_ssize_t count = 0;
+    for (_PyCStackRef *node = (_PyCStackRef *)refs; node != NULL; node = node->next) {
+        if (PyStackRef_IsNullOrInt(node->ref)) {
+            continue;
+        }
+        if (count < capacity) {
+            out[count] = Py_NewRef(PyStackRef_AsPyObjectBorrow(node->ref));
+        }
+        count++;
+    }
+    return count;
 }
 #endif

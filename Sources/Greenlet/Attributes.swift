@@ -4,35 +4,41 @@ import CPythonShim
 /// `__dict__`, `_stack_saved`.
 enum Attributes {
     static let getRun: getter = { object, _ in
-        let state = object!.asGreenlet.state
-        if state.pointee.isMain {
-            return raise(PyExc_AttributeError, "Main greenlets do not have a run attribute.")
+        withCriticalSection(object!) {
+            let state = object!.asGreenlet.state
+            if state.pointee.isMain {
+                return raise(PyExc_AttributeError, "Main greenlets do not have a run attribute.")
+            }
+            guard !state.pointee.stack.isStarted, let run = state.pointee.run else {
+                return raise(PyExc_AttributeError, "run")
+            }
+            return run.newReference()
         }
-        guard !state.pointee.stack.isStarted, let run = state.pointee.run else {
-            return raise(PyExc_AttributeError, "run")
-        }
-        return run.newReference()
     }
 
     static let setRun: setter = { object, value, _ in
-        let state = object!.asGreenlet.state
-        if state.pointee.isMain {
-            raise(PyExc_AttributeError, "Main greenlets do not have a run attribute.")
-            return -1
+        withCriticalSection(object!) {
+            let state = object!.asGreenlet.state
+            if state.pointee.isMain {
+                raise(PyExc_AttributeError, "Main greenlets do not have a run attribute.")
+                return -1
+            }
+            if state.pointee.stack.isStarted {
+                raise(PyExc_AttributeError, "run cannot be set after the start of the greenlet")
+                return -1
+            }
+            let old = state.pointee.run
+            state.pointee.run = value?.newReference()
+            release(old)
+            return 0
         }
-        if state.pointee.stack.isStarted {
-            raise(PyExc_AttributeError, "run cannot be set after the start of the greenlet")
-            return -1
-        }
-        let old = state.pointee.run
-        state.pointee.run = value?.newReference()
-        release(old)
-        return 0
     }
 
     static let getParent: getter = { object, _ in
-        guard let parent = object!.asGreenlet.state.pointee.parent else { return newNone() }
-        return parent.object.newReference()
+        withCriticalSection(object!) {
+            guard let parent = object!.asGreenlet.state.pointee.parent else { return newNone() }
+            return parent.object.newReference()
+        }
     }
 
     static let setParent: setter = { object, value, _ in
@@ -41,6 +47,10 @@ enum Attributes {
 
     /// Re-parents `greenlet`, refusing deletion, non-greenlets, cycles and other threads.
     static func setParent(of greenlet: GreenletRef, to value: PyRef?) -> Bool {
+        withCriticalSection(greenlet.object) { replaceParent(of: greenlet, with: value) }
+    }
+
+    private static func replaceParent(of greenlet: GreenletRef, with value: PyRef?) -> Bool {
         let state = greenlet.state
         guard let value else {
             raise(PyExc_AttributeError, "can't delete attribute")
@@ -82,12 +92,17 @@ enum Attributes {
         return true
     }
 
+    /// The innermost frame of a suspended greenlet. Without the GIL, a greenlet of another
+    /// live thread may resume while its frames are read, so there it has none to show.
     static let getFrame: getter = { object, _ in
-        let state = object!.asGreenlet.state
-        guard state.isSuspended, let frame = Switch.interpreter(of: state).topFrameObject(currentThreadState()) else {
-            return newNone()
+        withCriticalSection(object!) {
+            let state = object!.asGreenlet.state
+            guard state.isSuspended else { return newNone() }
+            if FreeThreading.isEnabled, let owner = state.owningThread, owner != ThreadState.existing {
+                return newNone()
+            }
+            return Switch.interpreter(of: state).topFrameObject(currentThreadState()) ?? newNone()
         }
-        return frame
     }
 
     /// Where a greenlet's context is: in the thread state while it runs (only reachable from
@@ -101,48 +116,54 @@ enum Attributes {
     }
 
     static let getContext: getter = { object, _ in
-        let state = object!.asGreenlet.state
-        let context: PyRef?
-        switch contextHome(state) {
-        case .threadState: context = currentThreadState().pointee.context
-        case .greenlet: context = state.pointee.interpreter.context
-        case .otherThread:
-            return raise(PyExc_ValueError, "cannot get context of a greenlet that is running in a different thread")
+        withCriticalSection(object!) {
+            let state = object!.asGreenlet.state
+            let context: PyRef?
+            switch contextHome(state) {
+            case .threadState: context = currentThreadState().pointee.context
+            case .greenlet: context = state.pointee.interpreter.context
+            case .otherThread:
+                return raise(PyExc_ValueError, "cannot get context of a greenlet that is running in a different thread")
+            }
+            return context?.newReference() ?? newNone()
         }
-        return context?.newReference() ?? newNone()
     }
 
     static let setContext: setter = { object, value, _ in
-        let state = object!.asGreenlet.state
-        guard let value else {
-            raise(PyExc_AttributeError, "can't delete context attribute")
-            return -1
+        withCriticalSection(object!) {
+            let state = object!.asGreenlet.state
+            guard let value else {
+                raise(PyExc_AttributeError, "can't delete context attribute")
+                return -1
+            }
+            let context: PyRef? = value.isNone ? nil : value
+            if let context, gl_is_context(context) == 0 {
+                raise(PyExc_TypeError, "greenlet context must be a contextvars.Context or None")
+                return -1
+            }
+            switch contextHome(state) {
+            case .threadState:
+                let ts = currentThreadState()
+                let old = ts.pointee.context
+                ts.pointee.context = context?.newReference()
+                ts.pointee.context_ver &+= 1
+                release(old)
+            case .greenlet:
+                let old = state.pointee.interpreter.context
+                state.pointee.interpreter.context = context?.newReference()
+                release(old)
+            case .otherThread:
+                raise(PyExc_ValueError, "cannot set context of a greenlet that is running in a different thread")
+                return -1
+            }
+            return 0
         }
-        let context: PyRef? = value.isNone ? nil : value
-        if let context, gl_is_context(context) == 0 {
-            raise(PyExc_TypeError, "greenlet context must be a contextvars.Context or None")
-            return -1
-        }
-        switch contextHome(state) {
-        case .threadState:
-            let ts = currentThreadState()
-            let old = ts.pointee.context
-            ts.pointee.context = context?.newReference()
-            ts.pointee.context_ver &+= 1
-            release(old)
-        case .greenlet:
-            let old = state.pointee.interpreter.context
-            state.pointee.interpreter.context = context?.newReference()
-            release(old)
-        case .otherThread:
-            raise(PyExc_ValueError, "cannot set context of a greenlet that is running in a different thread")
-            return -1
-        }
-        return 0
     }
 
     static let getDead: getter = { object, _ in
-        (isDead(object!.asGreenlet) ? gl_true() : gl_false()).newReference()
+        withCriticalSection(object!) {
+            (isDead(object!.asGreenlet) ? gl_true() : gl_false()).newReference()
+        }
     }
 
     static func isDead(_ greenlet: GreenletRef) -> Bool {
@@ -152,28 +173,32 @@ enum Attributes {
     }
 
     static let getDict: getter = { object, _ in
-        let greenlet = object!.asGreenlet
-        if greenlet.pointee.dict == nil {
-            greenlet.pointee.dict = PyDict_New()
-            if greenlet.pointee.dict == nil { return nil }
+        withCriticalSection(object!) {
+            let greenlet = object!.asGreenlet
+            if greenlet.pointee.dict == nil {
+                greenlet.pointee.dict = PyDict_New()
+                if greenlet.pointee.dict == nil { return nil }
+            }
+            return greenlet.pointee.dict!.newReference()
         }
-        return greenlet.pointee.dict!.newReference()
     }
 
     static let setDict: setter = { object, value, _ in
-        let greenlet = object!.asGreenlet
-        guard let value else {
-            raise(PyExc_TypeError, "__dict__ may not be deleted")
-            return -1
+        withCriticalSection(object!) {
+            let greenlet = object!.asGreenlet
+            guard let value else {
+                raise(PyExc_TypeError, "__dict__ may not be deleted")
+                return -1
+            }
+            guard gl_is_dict(value) != 0 else {
+                raise(PyExc_TypeError, "__dict__ must be a dictionary")
+                return -1
+            }
+            let old = greenlet.pointee.dict
+            greenlet.pointee.dict = value.newReference()
+            release(old)
+            return 0
         }
-        guard gl_is_dict(value) != 0 else {
-            raise(PyExc_TypeError, "__dict__ must be a dictionary")
-            return -1
-        }
-        let old = greenlet.pointee.dict
-        greenlet.pointee.dict = value.newReference()
-        release(old)
-        return 0
     }
 
     static let getStackSaved: getter = { object, _ in

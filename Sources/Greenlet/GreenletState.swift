@@ -23,8 +23,9 @@ struct GreenletState {
     /// The main greenlet of the thread this greenlet runs in; set when it starts. For a main
     /// greenlet, nil (it is its own).
     var main: GreenletRef?
-    /// For a main greenlet: its thread's state, or nil once that thread has exited.
-    var thread: UnsafeMutablePointer<ThreadState>?
+    /// For a main greenlet: its thread's state, or nil once that thread has exited; read and
+    /// written through `thread` (atomically).
+    var threadStorage: UnsafeMutableRawPointer?
     /// The object this state belongs to (borrowed).
     let object: GreenletRef
     let isMain: Bool
@@ -41,7 +42,7 @@ struct GreenletState {
         runningCall = nil
         parent = nil
         main = nil
-        thread = nil
+        threadStorage = nil
         self.object = object
         self.isMain = isMain
         nestedKills = 0
@@ -59,6 +60,18 @@ struct GreenletState {
 }
 
 extension UnsafeMutablePointer where Pointee == GreenletState {
+    /// For a main greenlet: its thread's state, or nil once that thread has exited. Other
+    /// threads read it to refuse cross-thread switches, and the thread's exit hook clears it
+    /// holding no lock, so every access is atomic.
+    var thread: UnsafeMutablePointer<ThreadState>? {
+        get {
+            gl_atomic_load_pointer(pointer(to: \.threadStorage))?.assumingMemoryBound(to: ThreadState.self)
+        }
+        nonmutating set {
+            gl_atomic_store_pointer(pointer(to: \.threadStorage), newValue.map { UnsafeMutableRawPointer($0) })
+        }
+    }
+
     /// The main greenlet of the thread this greenlet belongs to: its own main once started,
     /// else the first one found up its parent chain.
     var lineageMain: GreenletRef? {
@@ -76,14 +89,14 @@ extension UnsafeMutablePointer where Pointee == GreenletState {
 
     /// The state of the thread this greenlet belongs to, if that thread is alive.
     var owningThread: UnsafeMutablePointer<ThreadState>? {
-        lineageMain?.state.pointee.thread
+        lineageMain?.state.thread
     }
 
     /// The thread that ran this greenlet has exited (and it was started there).
     var ranInDeadThread: Bool {
         guard pointee.stack.isStarted || pointee.isMain else { return false }
         guard let main = pointee.isMain ? pointee.object : pointee.main else { return false }
-        return main.state.pointee.thread == nil
+        return main.state.thread == nil
     }
 
     /// Gives back the references of the call `run` is in (it returned, or never will).

@@ -63,10 +63,10 @@ enum GreenletTypeSetup {
         return PyType_Ready(type) == 0
     }
 
-    /// How the collector treats greenlets: per object through `tp_is_gc` where it cannot see
-    /// into suspended frames, through a finalizer that kills them where it can.
+    /// How the collector treats greenlets: per object through `tp_is_gc` where it can be kept
+    /// away from suspended ones, through a finalizer that kills them where it cannot.
     static func installCollectorSlots(_ type: UnsafeMutablePointer<PyTypeObject>) {
-        if SuspendedFrames.areVisible {
+        if SuspendedFrames.mayBeCollected {
             type.pointee.tp_finalize = Lifecycle.finalize
         } else {
             type.pointee.tp_is_gc = Lifecycle.isCollectable

@@ -142,21 +142,27 @@ extension UnsafeMutablePointer where Pointee == InterpreterState {
 }
 #endif
 
-/// What the cyclic collector may know of suspended greenlets' frames.
+/// What the cyclic collector may know of, and do to, suspended greenlets.
 ///
 /// A suspended greenlet's frames hold references that only the greenlet can release. Up to
 /// 3.14 CPython exports nothing to visit them with, so the collector cannot see those
-/// references, and a suspended greenlet must not be collected (`tp_is_gc` says so per
-/// object); a cycle through a suspended frame then lives until it is broken by hand. From
-/// 3.15 the frames are visited as CPython visits a generator's, every greenlet is an ordinary
-/// GC object, and a suspended greenlet in garbage is killed by its finalizer (see
-/// `Lifecycle.finalize`) or, if its thread is gone, has its frames cleared.
+/// references. With the GIL, a suspended greenlet is then kept out of collection (`tp_is_gc`
+/// says so per object), and a cycle through a suspended frame lives until it is broken by
+/// hand. From 3.15 the frames are visited, as CPython visits a generator's.
+///
+/// Where the collector may free suspended greenlets (3.15, and every free-threaded build,
+/// whose collector finds objects through the allocator and ignores `tp_is_gc`), a suspended
+/// greenlet in garbage is killed by its finalizer (see `Lifecycle.finalize`) before anything
+/// is cleared, and one whose thread is gone has its frames cleared where they are visible.
 enum SuspendedFrames {
     #if PY_GE_3_15
+    /// The collector visits suspended frames.
     static let areVisible = true
     #else
     static let areVisible = false
     #endif
+    /// The collector may find suspended greenlets to be garbage.
+    static let mayBeCollected = areVisible || FreeThreading.isEnabled
 }
 
 extension UnsafeMutablePointer where Pointee == InterpreterState {

@@ -1,9 +1,9 @@
 import CPythonShim
 
-// Every difference between CPython versions lives in this file and its companions
-// (`InterpreterState+Frames.swift`, `+Recursion.swift`, `+Runtime.swift`), behind
-// `#if PY_GE_3_X` conditions that tools/swift_flags.py sets for the interpreter being built
-// for. This file says what a greenlet's share of the thread state is and moves it in and out;
+// Every difference between CPython versions and builds lives in this file and its
+// companions (`InterpreterState+Frames.swift`, `+Recursion`, `+Runtime`, `+DataStack`,
+// `+FreeThreading`), behind `#if PY_GE_3_X` and `#if PY_GIL_DISABLED` conditions that
+// tools/swift_flags.py sets for the interpreter being built for. This file says what a greenlet's share of the thread state is and moves it in and out;
 // the companions hold one concern each. The rest of the module never asks which Python it
 // runs on.
 
@@ -59,6 +59,8 @@ struct InterpreterState {
     #if !PY_GE_3_12
     var useTracing: TracingFlag
     #endif
+    /// Critical sections and C-stack references, without the GIL (see `+FreeThreading`).
+    var freeThreaded: FreeThreadedState
     #if PY_GE_3_12
     /// Links of this greenlet's frames that were rerouted around C-stack frames while it is
     /// suspended (see `hideCStackFrames`).
@@ -93,6 +95,7 @@ struct InterpreterState {
         #if !PY_GE_3_12
         useTracing = 0
         #endif
+        freeThreaded = FreeThreadedState()
         #if PY_GE_3_12
         reroutedLinks = ReroutedLinks()
         suspendedTop = nil
@@ -141,6 +144,7 @@ extension UnsafeMutablePointer where Pointee == InterpreterState {
         hideCStackFrames()
         #endif
         pointee.trash.capture(from: ts)
+        pointee.freeThreaded.capture(from: ts)
     }
 
     /// Moves this greenlet's state into the thread state, as it was when it switched away.
@@ -190,6 +194,7 @@ extension UnsafeMutablePointer where Pointee == InterpreterState {
         // While it runs, its frames and data stack belong to the thread state.
         forgetRunningState()
         pointee.trash.install(into: ts)
+        pointee.freeThreaded.install(into: ts)
     }
 
     /// Drops the saved pointers to frames and data stack without freeing anything: the
@@ -213,6 +218,7 @@ extension UnsafeMutablePointer where Pointee == InterpreterState {
         pointee.exceptionInfo = nil
         pointee.exceptionBase = _PyErr_StackItem()
         pointee.trash = TrashState()
+        pointee.freeThreaded.prepareStart()
         pointee.recursion.prepareStart(from: ts)
         #if !PY_GE_3_13
         // The bottom CFrame: a copy of the thread's, chained to the thread's root so that
@@ -262,6 +268,7 @@ extension UnsafeMutablePointer where Pointee == InterpreterState {
         #endif
         pointee.exceptionBase = _PyErr_StackItem()
         pointee.exceptionInfo = nil
+        pointee.freeThreaded.discard()
         #if PY_GE_3_12
         ReroutedLinks.release(&pointee.reroutedLinks)
         pointee.suspendedTop = nil

@@ -28,11 +28,11 @@ enum Lifecycle {
         if greenlet.pointee.weakreflist != nil { PyObject_ClearWeakRefs(object) }
         clearReferences(greenlet)
         let pool = state.pointee.main.flatMap { main in
-            main.state.pointee.thread == ThreadState.existing ? ThreadState.existing?.chunks : nil
+            main.state.thread == ThreadState.existing ? ThreadState.existing?.chunks : nil
         }
         Switch.withInterpreter(state) { $0.discard(chunks: pool) }
         state.pointee.stack.releaseCopy()
-        if state.pointee.isMain { ThreadExit.mainGreenlets -= 1 }
+        if state.pointee.isMain { ThreadExit.mainGreenlets.add(-1) }
         release(state.pointee.main?.object)
         state.pointee.main = nil
         state.deinitialize(count: 1)
@@ -125,9 +125,9 @@ enum Lifecycle {
             // The interpreter is being torn down: running the greenlet's Python code now
             // could touch what is already gone. It dies without running.
             state.pointee.stack.finish()
-        } else if let here, let owner = state.owningThread, owner == here,
-                  here.pointee.current.state.pointee.nestedKills >= ThreadState.maxNestedKills {
-            // Nested too deep: the outermost kill runs this one (the queue keeps it alive).
+        } else if let here, let owner = state.owningThread, owner == here, !here.canKillNow {
+            // Nested too deep, or the running greenlet is finishing: later (the queue keeps
+            // it alive).
             here.deferKill(greenlet)
         } else if let here, let owner = state.owningThread, owner == here {
             // Control comes back here when it ends: make the killer its parent for the while.
@@ -148,12 +148,14 @@ enum Lifecycle {
             killer.state.pointee.nestedKills -= 1
             // The outermost kill works off what nested ones queued.
             if killer.state.pointee.nestedKills == 0 { here.runPendingKills() }
-        } else if let owner = state.owningThread {
-            // Only its own thread can run it: queue it there (the queue holds a reference).
-            owner.deferKill(greenlet)
         } else {
-            // Its thread is gone: it can never run again. Forget its stack.
-            forgetOrphan(state)
+            // Only its own thread can run it: queue it there (the queue holds a reference),
+            // or, if that thread is gone, it can never run again: forget its stack.
+            switch KillQueue.enqueue(greenlet) {
+            case .queued: break
+            case .failed: object.incref()  // leak it rather than free a live stack
+            case .threadExited: forgetOrphan(state)
+            }
         }
     }
 
@@ -181,7 +183,10 @@ enum Lifecycle {
                 if result != 0 { return result }
             }
         }
-        return Switch.interpreter(of: state).traverseSuspendedFrames(visit, arg)
+        let interpreter = Switch.interpreter(of: state)
+        let result = interpreter.pointee.freeThreaded.traverse(visit, arg)
+        if result != 0 { return result }
+        return interpreter.traverseSuspendedFrames(visit, arg)
     }
 
     /// `tp_clear`: breaks cycles through a greenlet that the collector found unreachable.

@@ -74,7 +74,7 @@ enum Methods {
         let greenlet = object!.asGreenlet
         let state = greenlet.state
         let name = object!.type.pointee.tp_name ?? cString("greenlet")
-        let otid = Int(bitPattern: (state.pointee.isMain ? greenlet : state.pointee.main)?.state.pointee.thread)
+        let otid = Int(bitPattern: (state.pointee.isMain ? greenlet : state.pointee.main)?.state.thread)
         if Attributes.isDead(greenlet) {
             let exited = state.ranInDeadThread ? cString("(thread exited) ") : cString("")
             return withVaList([name, Int(bitPattern: object), otid, exited]) {

@@ -22,6 +22,8 @@ public func PyInit__greenlet() -> UnsafeMutablePointer<PyObject>? {
                     ml_doc: cString("gettrace() -> object\n\nReturns the currently set tracing function, or None.\n")),
     ] + TestSupport.methods + [PyMethodDef()])
     guard let module = gl_module_create(definition) else { return nil }
+    // A switch touches only its own thread's state: importing greenlet leaves the GIL off.
+    guard gl_module_declare_no_gil(module) == 0 else { module.decref(); return nil }
     let type = UnsafeMutableRawPointer(GreenletTypeRef).assumingMemoryBound(to: PyObject.self)
     let capsule = CAPI.makeCapsule()
     let entries: [(StaticString, PyRef?)] = [

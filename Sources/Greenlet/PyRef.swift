@@ -45,3 +45,18 @@ func raise(_ type: PyRef?, _ message: StaticString) -> PyRef? {
 var GreenletTypeRef: UnsafeMutablePointer<PyTypeObject> {
     @inline(__always) get { withUnsafeMutablePointer(to: &GreenletType) { $0 } }
 }
+
+/// Runs `body` inside a critical section on `object`: its per-object lock where there is no
+/// GIL, nothing where there is. Attribute accessors that read or replace a greenlet's
+/// references use it, as CPython's own objects do, so that two threads never swap the same
+/// reference at once. The section's node lives at a fixed address on this C stack, where
+/// CPython links it into the thread state; a switch inside `body` suspends it.
+@inline(__always)
+func withCriticalSection<R>(_ object: PyRef, _ body: () -> R) -> R {
+    withUnsafeTemporaryAllocation(of: GLCriticalSection.self, capacity: 1) { section in
+        let node = section.baseAddress!
+        gl_critical_section_begin(node, object)
+        defer { gl_critical_section_end(node) }
+        return body()
+    }
+}

@@ -11,11 +11,12 @@ enum Switch {
     /// or carries the exception that stopped the switch.
     static func to(_ target: GreenletRef, carrying carried: SwitchArgs) -> SwitchArgs {
         let thread = ThreadState.current()
-        thread.runPendingKills()
+        // Another thread's greenlet is refused before this switch touches anything.
         guard checkThread(of: target, from: thread) else {
             carried.drop()
             return SwitchArgs()
         }
+        thread.runPendingKills()
         var next = target
         while true {
             let state = next.state
@@ -43,7 +44,7 @@ enum Switch {
             raise(Globals.error, "cannot switch to a garbage collected greenlet")
             return false
         }
-        if main.state.pointee.thread == nil {
+        if main.state.thread == nil {
             raise(Globals.error, "cannot switch to a different thread (which happens to have exited)")
             return false
         }

@@ -3,7 +3,6 @@ import CPythonShim
 /// Functions and a type that exist for greenlet's own test suites (upstream's imports them
 /// from `greenlet._greenlet`), plus the optional cleanup switch.
 enum TestSupport {
-    nonisolated(unsafe) static var optionalCleanupClocks: Int = 0  // -1: disabled
 
     static var methods: [PyMethodDef] {
         [
@@ -28,7 +27,7 @@ enum TestSupport {
     }
 
     static let pendingCleanupCount: PyCFunction = { _, _ in PyLong_FromSsize_t(ThreadExit.pending) }
-    static let totalMainGreenlets: PyCFunction = { _, _ in PyLong_FromSsize_t(ThreadExit.mainGreenlets) }
+    static let totalMainGreenlets: PyCFunction = { _, _ in PyLong_FromSsize_t(ThreadExit.mainGreenlets.value) }
 
     static let setThreadLocal: PyCFunction = { _, args in
         var key: PyRef? = nil, value: PyRef? = nil
@@ -41,15 +40,16 @@ enum TestSupport {
         let enabled = PyObject_IsTrue(flag)
         if enabled < 0 { return nil }
         if enabled == 0 {
-            optionalCleanupClocks = -1
-        } else if optionalCleanupClocks == -1 {
-            optionalCleanupClocks = 0
+            ThreadExit.optionalCleanupClocks.store(-1)
+        } else if ThreadExit.optionalCleanupClocks.value == -1 {
+            ThreadExit.optionalCleanupClocks.store(0)
         }
         return newNone()
     }
 
     static let clocksUsed: PyCFunction = { _, _ in
-        optionalCleanupClocks == -1 ? newNone() : PyLong_FromSsize_t(optionalCleanupClocks)
+        let clocks = ThreadExit.optionalCleanupClocks.value
+        return clocks == -1 ? newNone() : PyLong_FromSsize_t(clocks)
     }
 
     static let trashNesting: PyCFunction = { _, _ in

@@ -8,26 +8,35 @@ import CPythonShim
 enum ThreadExit {
     nonisolated(unsafe) static var lock: PyThread_type_lock? = nil
     nonisolated(unsafe) static var queue: [UnsafeMutablePointer<ThreadState>] = []
-    nonisolated(unsafe) static var mainGreenlets = 0
+    /// Main greenlets alive (`get_total_main_greenlets`).
+    static let mainGreenlets = SharedCounter()
+    /// Clocks spent recovering stranded main greenlets (see `recoverStrandedReference`), or
+    /// -1 while that recovery is turned off (`enable_optional_cleanup`).
+    static let optionalCleanupClocks = SharedCounter()
 
     static func install() -> Bool {
         lock = PyThread_allocate_lock()
         return lock != nil && greenlet_install_thread_exit_hook(threadExited) == 0
     }
 
-    /// Thread states waiting for destruction (`get_pending_cleanup_count`).
-    static var pending: Int {
+    /// Runs `body` holding the lock of the exit queue and of every thread's kill queue. Held
+    /// briefly, never across Python code that could reach a point where a free-threaded
+    /// interpreter stops the world, so a thread blocked on it never holds that up for long.
+    static func withLock<R>(_ body: () -> R) -> R {
         PyThread_acquire_lock(lock, 1)
         defer { PyThread_release_lock(lock) }
-        return queue.count
+        return body()
     }
+
+    /// Thread states waiting for destruction (`get_pending_cleanup_count`).
+    static var pending: Int { withLock { queue.count } }
 
     /// The exit hook: no GIL here.
     private static let threadExited: greenlet_thread_exit_fn = { raw in
         guard let raw else { return }
         let state = raw.assumingMemoryBound(to: ThreadState.self)
         // From now on this thread's greenlets count as belonging to an exited thread.
-        state.pointee.main.state.pointee.thread = nil
+        state.pointee.main.state.thread = nil
         guard PyInterpreterState_Head() != nil else { return }  // too late to clean up: leak
         PyThread_acquire_lock(lock, 1)
         queue.append(state)
@@ -54,7 +63,7 @@ enum ThreadExit {
     /// refers to them; those that were suspended never run again.
     static func destroy(_ state: UnsafeMutablePointer<ThreadState>) {
         let main = state.pointee.main
-        main.state.pointee.thread = nil
+        main.state.thread = nil
         let current = state.pointee.current
         if current != main {
             // The thread ended while this greenlet ran: CPython already freed its data
@@ -66,8 +75,7 @@ enum ThreadExit {
         }
         let trace = state.pointee.trace
         state.pointee.trace = nil
-        let kills = state.pointee.pendingKills
-        state.pointee.pendingKills = nil
+        let kills = state.pointer(to: \.pendingKills)!.takeAll()
         ChunkPool.drain(state.chunks)
         state.pointee.passed.drop()
         state.deinitialize(count: 1)
@@ -88,7 +96,7 @@ enum ThreadExit {
     /// and the main greenlet would leak. If the collector knows of no referrer at all, drop
     /// it. This costs a heap walk, so it can be turned off (`enable_optional_cleanup`).
     private static func recoverStrandedReference(to main: GreenletRef) {
-        guard TestSupport.optionalCleanupClocks != -1, !interpreterIsFinalizing() else { return }
+        guard optionalCleanupClocks.value != -1, !interpreterIsFinalizing() else { return }
         let began = clock()
         let pending = PendingException.take()
         if let gc = PyImport_ImportModule("gc") {
@@ -102,6 +110,6 @@ enum ThreadExit {
         }
         PyErr_Clear()
         pending.restore()
-        TestSupport.optionalCleanupClocks += Int(clock() - began)
+        optionalCleanupClocks.add(Int(clock() - began))
     }
 }

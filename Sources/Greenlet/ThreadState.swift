@@ -26,8 +26,8 @@ struct ThreadState {
     var trace: PyRef?
     var chunks: ChunkPool
     /// Greenlets of this thread whose last reference went away in another thread, or too
-    /// deep in nested kills; they are killed here, later (a list, owned, or nil).
-    var pendingKills: PyRef?
+    /// deep in nested kills; they are killed here, later.
+    var pendingKills: KillQueue
     /// The greenlet whose `drainPendingKills` loop is running, if any (borrowed): a kill
     /// inside that loop leaves what it queues to the loop rather than nesting another one.
     var drainingKillsIn: GreenletRef?
@@ -55,9 +55,9 @@ struct ThreadState {
         let mainSlice = withUnsafeMutablePointer(to: &mainState.pointee.stack) { $0 }
         state.initialize(to: ThreadState(
             stacks: StackThread(main: mainSlice), main: main, current: main.object.newReference().asGreenlet,
-            target: nil, switchingThreadState: nil, passed: SwitchArgs(), startingRun: nil, trace: nil, chunks: ChunkPool(), pendingKills: nil, drainingKillsIn: nil))
-        mainState.pointee.thread = state
-        ThreadExit.mainGreenlets += 1
+            target: nil, switchingThreadState: nil, passed: SwitchArgs(), startingRun: nil, trace: nil, chunks: ChunkPool(), pendingKills: KillQueue(), drainingKillsIn: nil))
+        mainState.thread = state
+        ThreadExit.mainGreenlets.add(1)
         greenlet_thread_state_set(UnsafeMutableRawPointer(state))
         return state
     }
@@ -92,19 +92,27 @@ extension ThreadState {
 }
 
 extension UnsafeMutablePointer where Pointee == ThreadState {
-    /// Queues a greenlet of this thread for killing later. Called under the GIL, from another
-    /// thread or from a kill nested too deep; the queue's reference keeps the greenlet alive.
+    /// Queues a greenlet of this thread for killing later, from a kill nested too deep.
     func deferKill(_ greenlet: GreenletRef) {
-        if pointee.pendingKills == nil { pointee.pendingKills = PyList_New(0) }
-        if let list = pointee.pendingKills, PyList_Append(list, greenlet.object) == 0 { return }
-        PyErr_Clear()
-        greenlet.object.incref()  // cannot queue it: leak it rather than free a live stack
+        if KillQueue.enqueue(greenlet, on: self) != .queued {
+            greenlet.object.incref()  // cannot queue it: leak it rather than free a live stack
+        }
     }
 
-    /// Kills the greenlets queued for this thread, unless the running greenlet is already as
-    /// deep in nested kills as it may go (the queue then waits for the nest to unwind).
+    /// Whether the running greenlet can kill another one now. A kill makes the killer the
+    /// victim's parent for the while, and control comes back to it when the victim ends; so
+    /// the killer must not be nested in kills as deep as they may go, nor be finishing: a
+    /// finishing greenlet cannot take control back, and the victim's end would go on to its
+    /// parent in place of the finishing greenlet's own result.
+    @inline(__always) var canKillNow: Bool {
+        let killer = pointee.current.state
+        return killer.pointee.nestedKills < ThreadState.maxNestedKills && killer.pointee.stack.isActive
+    }
+
+    /// Kills the greenlets queued for this thread, if the running greenlet can (else they
+    /// wait for a later switch).
     @inline(__always) func runPendingKills() {
-        if pointee.pendingKills != nil && pointee.current.state.pointee.nestedKills < ThreadState.maxNestedKills {
+        if !pointer(to: \.pendingKills)!.isEmpty && canKillNow {
             drainPendingKills()
         }
     }
@@ -116,8 +124,7 @@ extension UnsafeMutablePointer where Pointee == ThreadState {
         if pointee.drainingKillsIn == me { return }  // the loop below, further out, takes them
         let outer = pointee.drainingKillsIn
         pointee.drainingKillsIn = me
-        while let list = pointee.pendingKills {
-            pointee.pendingKills = nil
+        while let list = pointer(to: \.pendingKills)!.takeAll() {
             // The list is ours alone now, so it cannot change under the kills.
             for index in 0..<PyList_Size(list) {
                 Lifecycle.killQueued(PyList_GetItem(list, index)!.asGreenlet)

@@ -57,6 +57,61 @@ int gl_frame_traverse(struct _PyInterpreterFrame *frame, visitproc visit, void *
 void gl_frame_clear(struct _PyInterpreterFrame *frame);
 #endif
 
+/// Free-threaded builds. Every one of these is also defined, as a no-op, where the GIL
+/// serializes threads, so that Swift code calls them unconditionally.
+///
+/// Critical sections: the object's per-object lock where there is no GIL.
+#ifdef Py_GIL_DISABLED
+typedef PyCriticalSection GLCriticalSection;
+#else
+typedef struct { void *unused; } GLCriticalSection;
+#endif
+static inline void gl_critical_section_begin(GLCriticalSection *section, PyObject *object) {
+#ifdef Py_GIL_DISABLED
+    PyCriticalSection_Begin(section, object);
+#else
+    (void)section; (void)object;
+#endif
+}
+static inline void gl_critical_section_end(GLCriticalSection *section) {
+#ifdef Py_GIL_DISABLED
+    PyCriticalSection_End(section);
+#else
+    (void)section;
+#endif
+}
+/// Says that the module needs no GIL, so that importing it leaves the GIL off.
+static inline int gl_module_declare_no_gil(PyObject *module) {
+#ifdef Py_GIL_DISABLED
+    return PyUnstable_Module_SetGIL(module, Py_MOD_GIL_NOT_USED);
+#else
+    (void)module;
+    return 0;
+#endif
+}
+/// Releases the critical sections the thread holds (they stay on its list), and takes them
+/// again: what CPython does around detaching a thread state, done around a switch.
+void gl_critical_sections_suspend(PyThreadState *tstate);
+void gl_critical_sections_resume(PyThreadState *tstate);
+
+#if defined(Py_GIL_DISABLED) && PY_VERSION_HEX >= 0x030E0000
+/// The thread's list of references held by C code (3.14t+). Its nodes live on the C stack
+/// of the code that holds them, so the list is per greenlet.
+void *gl_c_stack_refs_get(PyThreadState *tstate);
+void gl_c_stack_refs_set(PyThreadState *tstate, void *refs);
+/// Stores new references to the objects of the list that starts at `refs` into `out`, up to
+/// `capacity`; returns how many there are (more than `capacity` means: call again, bigger).
+Py_ssize_t gl_c_stack_refs_snapshot(void *refs, PyObject **out, Py_ssize_t capacity);
+#endif
+
+/// Atomic access for the few fields that other threads read or write. On x86-64 and AArch64
+/// these compile to plain loads and stores (acquire/release) or one locked add.
+static inline void *gl_atomic_load_pointer(void *const *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline void gl_atomic_store_pointer(void **p, void *v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+static inline Py_ssize_t gl_atomic_load_size(const Py_ssize_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+static inline Py_ssize_t gl_atomic_add_size(Py_ssize_t *p, Py_ssize_t v) { return __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
+static inline void gl_atomic_store_size(Py_ssize_t *p, Py_ssize_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+
 static const unsigned long GL_TPFLAGS_GREENLET =
     Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC;
 static const int GL_METH_FASTCALL_KEYWORDS = METH_FASTCALL | METH_KEYWORDS;
