@@ -1,0 +1,79 @@
+"""Judge a run of upstream greenlet's suite (../shared/conformance/upstream_suite.sh) against
+the deviations this project expects and documents in tools/upstream_expected.txt.
+
+usage: python3 tools/upstream_verdict.py RESULTS_JSON [EXPECTED_FILE]
+
+Exit status 0 only if the tests that did not pass are exactly those listed for the run's
+interpreter, each failing the way its kind says. A listed test that passes is a failure too:
+for a fixed leak, it means the leak is back.
+"""
+import json
+import os
+import sys
+
+FIXED_LEAK_MESSAGE = "to leak but it did not"
+NOT_PASSING = ("fail", "error", "crash", "timeout")
+
+
+def load_expected(path, tag):
+    expected = {}
+    with open(path, encoding="utf-8") as lines:
+        for line in lines:
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            fields = line.split(None, 3)
+            if len(fields) < 3 or fields[1] not in ("fixed-leak", "cpython"):
+                raise SystemExit("%s: cannot read %r" % (path, line))
+            if fields[0] == tag:
+                expected[fields[2]] = fields[1]
+    return expected
+
+
+def outcomes(results):
+    """{module.Class.method: (status, detail)} for every test of the run."""
+    found = {}
+    for module in results["modules"].values():
+        for name, test in module.get("tests", {}).items():
+            short = name.split("upstream_greenlet_tests.", 1)[-1]
+            found[short] = (test["status"], test.get("detail") or "")
+    return found
+
+
+def main():
+    if len(sys.argv) not in (2, 3):
+        raise SystemExit(__doc__)
+    with open(sys.argv[1], encoding="utf-8") as f:
+        results = json.load(f)
+    here = os.path.dirname(os.path.abspath(__file__))
+    expected = load_expected(sys.argv[2] if len(sys.argv) == 3 else
+                             os.path.join(here, "upstream_expected.txt"), results["tag"])
+    tests = outcomes(results)
+    problems = []
+    for name, (status, detail) in sorted(tests.items()):
+        kind = expected.get(name)
+        failing = status in NOT_PASSING
+        if failing and kind is None:
+            problems.append("unexpected %s: %s -- %s" % (status, name, detail.splitlines()[-1:]))
+        elif not failing and kind is not None:
+            problems.append("expected to fail (%s), but %s: %s" % (kind, status, name))
+        elif failing and kind == "fixed-leak" and FIXED_LEAK_MESSAGE not in detail:
+            problems.append("fails otherwise than by not leaking: %s -- %s" % (name, detail[-300:]))
+    modules_run = set(results["modules"])
+    for name in sorted(set(expected) - set(tests)):
+        if name.split(".", 1)[0] in modules_run:
+            problems.append("listed but not run: %s" % name)
+    counts = results["counts"]
+    leaks = sum(1 for kind in expected.values() if kind == "fixed-leak")
+    print("upstream suite on %s: %d passed, %d not passing; expected: %d fixed leaks, %d failing "
+          "for upstream too" % (results["tag"], counts["passed"],
+                               counts["failed"] + counts["errors"] + counts["crashed"],
+                               leaks, len(expected) - leaks))
+    for problem in problems:
+        print("  " + problem)
+    print("VERDICT: %s" % ("PASS" if not problems else "FAIL"))
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
