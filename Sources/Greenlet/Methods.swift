@@ -36,7 +36,15 @@ enum Methods {
         var type: PyRef? = Globals.greenletExit
         var value: PyRef? = nil
         var traceback: PyRef? = nil
-        guard gl_parse_throw_args(args, &type, &value, &traceback) != 0 else { return nil }
+        let count = gl_tuple_size(args!)
+        if count <= 3 {
+            // The common case, unpacked here; CPython's parser words the errors.
+            if count > 0 { type = gl_tuple_item(args!, 0) }
+            if count > 1 { value = gl_tuple_item(args!, 1) }
+            if count > 2 { traceback = gl_tuple_item(args!, 2) }
+        } else {
+            guard gl_parse_throw_args(args, &type, &value, &traceback) != 0 else { return nil }
+        }
         let greenlet = object!.asGreenlet
         let thread = ThreadState.current()
         guard Switch.checkThread(of: greenlet, from: thread) else { return nil }
@@ -51,12 +59,19 @@ enum Methods {
         return nil
     }
 
-    /// `greenlet.__init__(self, run=None, parent=None)`. CPython parses the arguments, so
-    /// its messages for bad ones are the running version's own.
+    /// `greenlet.__init__(self, run=None, parent=None)`. Up to two positional arguments are
+    /// taken here; anything else goes through CPython's own parser, so that the messages for
+    /// bad arguments are the running version's.
     static let initialize: initproc = { object, args, kwargs in
         var run: PyRef? = nil
         var parent: PyRef? = nil
-        guard gl_parse_init_args(args, kwargs, &run, &parent) != 0 else { return -1 }
+        let count = args.map { gl_tuple_size($0) } ?? 0
+        if count <= 2 && (kwargs == nil || PyDict_Size(kwargs) == 0) {
+            if count > 0 { run = gl_tuple_item(args!, 0) }
+            if count > 1 { parent = gl_tuple_item(args!, 1) }
+        } else {
+            guard gl_parse_init_args(args, kwargs, &run, &parent) != 0 else { return -1 }
+        }
         let greenlet = object!.asGreenlet
         if let run, Attributes.setRun(object, run, nil) != 0 { return -1 }
         if let parent, !parent.isNone, !Attributes.setParent(of: greenlet, to: parent) { return -1 }
