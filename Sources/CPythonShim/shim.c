@@ -44,6 +44,24 @@ int greenlet_install_thread_exit_hook(greenlet_thread_exit_fn hook)
 
 void *greenlet_thread_state_get(void) { return thread_state; }
 
+int gl_thread_stack_bounds(uintptr_t *low, uintptr_t *size)
+{
+    pthread_attr_t attr;
+    void *address = NULL;
+    size_t bytes = 0;
+    if (pthread_getattr_np(pthread_self(), &attr) != 0) {
+        return -1;
+    }
+    int failed = pthread_attr_getstack(&attr, &address, &bytes);
+    pthread_attr_destroy(&attr);
+    if (failed || address == NULL || bytes == 0) {
+        return -1;
+    }
+    *low = (uintptr_t)address;
+    *size = (uintptr_t)bytes;
+    return 0;
+}
+
 void greenlet_thread_state_set(void *state)
 {
     thread_state = state;

@@ -53,6 +53,15 @@ enum FrameOwner {
         #endif
     }
 
+    /// The same test by address, which need not read the frame: the entry frames are the
+    /// only frames on a C stack (the others live in data stack chunks, generators and frame
+    /// objects, all on the heap). `thread` is the running thread's stack, where every
+    /// greenlet of the thread runs; if it is not known, the owner decides.
+    @inline(__always)
+    static func livesOnCStack(_ frame: InterpreterFrame, _ thread: CStackRange) -> Bool {
+        thread.isKnown ? thread.contains(UnsafeRawPointer(frame)) : livesOnCStack(frame)
+    }
+
     #if PY_GE_3_14
     static let interpreter = CChar(FRAME_OWNED_BY_INTERPRETER.rawValue)
     #else
@@ -62,6 +71,31 @@ enum FrameOwner {
     static let thread = CChar(FRAME_OWNED_BY_THREAD.rawValue)
 }
 
+#endif
+
+/// Where a thread's C stack lies: the memory its greenlets' entry frames live in. Testing
+/// an address against it is cheaper, on a long walk of frames, than reading each frame's
+/// owner, which may lie on another cache line.
+struct CStackRange {
+    let low: UInt
+    let size: UInt
+
+    /// The running thread's, or an unknown range if the system will not say.
+    static func ofRunningThread() -> CStackRange {
+        var low: UInt = 0, size: UInt = 0
+        guard gl_thread_stack_bounds(&low, &size) == 0 else { return CStackRange(low: 0, size: 0) }
+        return CStackRange(low: low, size: size)
+    }
+
+    var isKnown: Bool { size != 0 }
+
+    @inline(__always)
+    func contains(_ address: UnsafeRawPointer) -> Bool {
+        UInt(bitPattern: address) &- low < size
+    }
+}
+
+#if PY_GE_3_12
 /// From 3.12, each entry into the eval loop from C pushes a frame that lives on the C stack,
 /// and the Python frame above it links to it through `previous`. Once a greenlet is suspended,
 /// its part of the C stack may hold another greenlet's bytes, so anyone walking `f_back` from
@@ -91,20 +125,20 @@ extension UnsafeMutablePointer where Pointee == InterpreterState {
     /// The innermost frame itself can be on the C stack: a greenlet may switch while the eval
     /// loop clears a returning frame and has already made its entry frame current.
     @inline(__always)
-    func hideCStackFrames() {
+    func hideCStackFrames(_ cStack: CStackRange) {
         var frame = pointee.currentFrame
-        while let top = frame, FrameOwner.livesOnCStack(top) {
+        while let top = frame, FrameOwner.livesOnCStack(top, cStack) {
             frame = top.pointee.previous
         }
         pointee.suspendedTop = frame
         while let current = frame {
             guard let below = current.pointee.previous else { return }
-            if !FrameOwner.livesOnCStack(below) {
+            if !FrameOwner.livesOnCStack(below, cStack) {
                 frame = below
                 continue
             }
             var next = below.pointee.previous
-            while let candidate = next, FrameOwner.livesOnCStack(candidate) {
+            while let candidate = next, FrameOwner.livesOnCStack(candidate, cStack) {
                 next = candidate.pointee.previous
             }
             guard recordReroute(of: current, from: below) else { return }

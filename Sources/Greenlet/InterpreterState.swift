@@ -110,9 +110,10 @@ typealias TracingFlag = Int32
 #endif
 
 extension UnsafeMutablePointer where Pointee == InterpreterState {
-    /// Moves the running greenlet's state out of the thread state.
+    /// Moves the running greenlet's state out of the thread state. `cStack` is the thread's
+    /// C stack, where the frames to hide from `f_back` walks lie.
     @inline(__always)
-    func capture(from ts: ThreadStateRef) {
+    func capture(from ts: ThreadStateRef, cStack: CStackRange) {
         pointee.context = ts.pointee.context
         ts.pointee.context = nil
         pointee.exceptionInfo = ts.pointee.exc_info
@@ -141,7 +142,7 @@ extension UnsafeMutablePointer where Pointee == InterpreterState {
         pointee.datastackLimit = ts.pointee.datastack_limit
         #endif
         #if PY_GE_3_12
-        hideCStackFrames()
+        hideCStackFrames(cStack)
         #endif
         pointee.trash.capture(from: ts)
         pointee.freeThreaded.capture(from: ts)

@@ -79,7 +79,7 @@ enum Switch {
         let ts = currentThreadState()
         thread.pointee.switchingThreadState = ts
         let currentState = current.state
-        withInterpreter(currentState) { $0.capture(from: ts) }
+        withInterpreter(currentState) { $0.capture(from: ts, cStack: thread.pointee.cStack) }
         let outcome = StackEngine.resume(stack(of: target.state), on: thread.engine)
         if outcome == .outOfMemory {
             return switchFailed(thread, restoring: currentState)
@@ -124,7 +124,7 @@ enum Switch {
         thread.pointee.switchingThreadState = ts
         let current = thread.pointee.current
         let currentState = current.state
-        withInterpreter(currentState) { $0.capture(from: ts) }
+        withInterpreter(currentState) { $0.capture(from: ts, cStack: thread.pointee.cStack) }
         withInterpreter(state) { $0.prepareStart(from: ts, chunks: thread.chunks) }
         thread.pointee.startingRun = run
         state.pointee.main = thread.pointee.main.object.newReference().asGreenlet

@@ -28,6 +28,8 @@ struct ThreadState {
     /// Greenlets of this thread whose last reference went away in another thread, or too
     /// deep in nested kills; they are killed here, later.
     var pendingKills: KillQueue
+    /// Where this thread's C stack lies.
+    let cStack: CStackRange
     /// The greenlet whose `drainPendingKills` loop is running, if any (borrowed): a kill
     /// inside that loop leaves what it queues to the loop rather than nesting another one.
     var drainingKillsIn: GreenletRef?
@@ -55,7 +57,7 @@ struct ThreadState {
         let mainSlice = withUnsafeMutablePointer(to: &mainState.pointee.stack) { $0 }
         state.initialize(to: ThreadState(
             stacks: StackThread(main: mainSlice), main: main, current: main.object.newReference().asGreenlet,
-            target: nil, switchingThreadState: nil, passed: SwitchArgs(), startingRun: nil, trace: nil, chunks: ChunkPool(), pendingKills: KillQueue(), drainingKillsIn: nil))
+            target: nil, switchingThreadState: nil, passed: SwitchArgs(), startingRun: nil, trace: nil, chunks: ChunkPool(), pendingKills: KillQueue(), cStack: .ofRunningThread(), drainingKillsIn: nil))
         mainState.thread = state
         ThreadExit.mainGreenlets.add(1)
         greenlet_thread_state_set(UnsafeMutableRawPointer(state))

@@ -36,6 +36,10 @@ extern PyModuleDef GreenletModuleDef;
 void *greenlet_thread_state_get(void);
 void greenlet_thread_state_set(void *state);
 
+/// The bounds of the running thread's C stack mapping, [*low, *low + *size); 0 on
+/// success. glibc clips the main thread's to the mappings around it.
+int gl_thread_stack_bounds(uintptr_t *low, uintptr_t *size);
+
 /// Called when a thread that has greenlet state exits, without the GIL. Installed once.
 typedef void (*greenlet_thread_exit_fn)(void *state);
 int greenlet_install_thread_exit_hook(greenlet_thread_exit_fn hook);
