@@ -576,6 +576,8 @@ def test_last_reference_dropped_elsewhere_is_killed_back_home(baseline, trigger)
     handoff = []
     log = []
     parked_and_handed_over = threading.Event()
+    taken = threading.Event()
+    released_here = threading.Event()
     dropped_here = threading.Event()
     checked_in_thread = threading.Event()
     state = {}
@@ -595,6 +597,14 @@ def test_last_reference_dropped_elsewhere_is_killed_back_home(baseline, trigger)
         other = greenlet.greenlet(lambda: getcurrent().parent.switch())
         other.switch()
         parked_and_handed_over.set()
+        assert taken.wait(TIMEOUT)
+        # This thread's own last reference goes before the other thread
+        # drops its one.  On free-threaded builds this matters: a reference
+        # that a thread's owner still counts is merged back by the owner, so
+        # the object would be freed here, in the right thread, and the
+        # deferred kill this test is about would never happen.
+        del handoff[:]
+        released_here.set()
         assert dropped_here.wait(TIMEOUT)
         # Nothing ran while the other thread held and then dropped it.
         state["before"] = list(log)
@@ -608,12 +618,16 @@ def test_last_reference_dropped_elsewhere_is_killed_back_home(baseline, trigger)
     try:
         assert parked_and_handed_over.wait(TIMEOUT)
         assert len(handoff) == 1
-        del handoff[:]  # the last reference goes away in this thread
+        mine = handoff[0]
+        taken.set()
+        assert released_here.wait(TIMEOUT)
+        del mine  # the last reference goes away in this thread
         gc.collect()
         assert log == []  # it cannot be killed from here
         dropped_here.set()
         assert checked_in_thread.wait(TIMEOUT)
     finally:
+        taken.set()
         dropped_here.set()
         t.join(TIMEOUT)
     assert not t.is_alive()
