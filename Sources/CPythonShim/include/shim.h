@@ -16,20 +16,28 @@
 #  undef Py_BUILD_CORE
 #endif
 
-/// The greenlet object, laid out exactly as upstream's public `PyGreenlet`: C code (gevent's
-/// compiled modules) subclasses it and puts its own fields at offset 40.
-typedef struct {
-    PyObject_HEAD
-    PyObject *weakreflist;
-    PyObject *dict;
-    void *pimpl;
-} GreenletObject;
+/// The greenlet object and the C API's slot numbers come from the public header that C
+/// extensions compile against, so there is one definition of the ABI. C code (gevent's
+/// compiled modules) subclasses the object and puts its own fields right after it.
+#define GREENLET_MODULE 1
+#define implementation_ptr_t void *
+#include "../../../python/greenlet/greenlet.h"
+#undef implementation_ptr_t
+typedef PyGreenlet GreenletObject;
+_Static_assert(sizeof(PyGreenlet) == sizeof(PyObject) + 3 * sizeof(void *),
+               "PyGreenlet is {PyObject_HEAD; weakreflist; dict; pimpl}: 40 bytes on 64-bit GIL builds");
+_Static_assert(PyGreenlet_API_pointers == 12, "greenlet._C_API holds 12 pointers, in upstream's order");
 
 /// Static type and module definitions, with only their object heads initialised here; the
 /// Swift module fills every other field before PyType_Ready/PyModule_Create.
 extern PyTypeObject GreenletType;
 extern PyTypeObject UnswitchableGreenletType;
 extern PyModuleDef GreenletModuleDef;
+/// Their addresses, for Swift: a C global's address is stable, which Swift's
+/// `withUnsafeMutablePointer(to:)` would not promise beyond its closure.
+static inline PyTypeObject *gl_greenlet_type(void) { return &GreenletType; }
+static inline PyTypeObject *gl_unswitchable_type(void) { return &UnswitchableGreenletType; }
+static inline PyModuleDef *gl_module_def(void) { return &GreenletModuleDef; }
 
 /// The running thread's greenlet state (owned by Swift). A C thread-local, which Swift cannot
 /// declare; setting it also arms the thread-exit hook for this thread.

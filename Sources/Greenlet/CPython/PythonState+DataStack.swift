@@ -26,9 +26,10 @@ struct ChunkPool {
 
 #if PY_GE_3_11
 extension UnsafeMutablePointer where Pointee == ChunkPool {
-    /// Gives `state` a root chunk laid out as CPython lays out a thread's first chunk: slot 0
-    /// is skipped so that CPython never pops (and frees) the root.
-    func lend(to state: UnsafeMutablePointer<InterpreterState>) {
+    /// A root chunk laid out as CPython lays out a thread's first one, from the pool or the
+    /// arena; nil if memory ran out (CPython then allocates one itself on the first push, and
+    /// reports the failure there).
+    func take() -> UnsafeMutablePointer<_PyStackChunk>? {
         var chunk = pointee.head
         if let pooled = chunk {
             pointee.head = pooled.pointee.previous
@@ -36,21 +37,11 @@ extension UnsafeMutablePointer where Pointee == ChunkPool {
         } else {
             chunk = ChunkPool.allocate()
         }
-        guard let chunk else {
-            // CPython allocates one itself on the first push (and reports the failure there).
-            state.pointee.datastackChunk = nil
-            state.pointee.datastackTop = nil
-            state.pointee.datastackLimit = nil
-            return
-        }
+        guard let chunk else { return nil }
         chunk.pointee.previous = nil
         chunk.pointee.size = Int(ChunkPool.chunkSize)
         chunk.pointee.top = 0
-        let slots = ChunkPool.slots(of: chunk)
-        state.pointee.datastackChunk = chunk
-        state.pointee.datastackTop = slots + 1
-        state.pointee.datastackLimit = (UnsafeMutableRawPointer(chunk) + ChunkPool.chunkSize)
-            .assumingMemoryBound(to: UnsafeMutablePointer<PyObject>?.self)
+        return chunk
     }
 
     /// Takes back a finished greenlet's chunks: the root is pooled, any others are freed.
@@ -60,9 +51,15 @@ extension UnsafeMutablePointer where Pointee == ChunkPool {
 }
 
 extension ChunkPool {
-    static func slots(of chunk: UnsafeMutablePointer<_PyStackChunk>) -> UnsafeMutablePointer<UnsafeMutablePointer<PyObject>?> {
-        (UnsafeMutableRawPointer(chunk) + MemoryLayout<_PyStackChunk>.offset(of: \_PyStackChunk.data)!)
+    /// Where a root chunk's frames start and end: slot 0 is skipped, so that CPython never
+    /// pops (and frees) the root.
+    static func rootBounds(of chunk: UnsafeMutablePointer<_PyStackChunk>)
+        -> (top: UnsafeMutablePointer<UnsafeMutablePointer<PyObject>?>, limit: UnsafeMutablePointer<UnsafeMutablePointer<PyObject>?>) {
+        let slots = UnsafeMutableRawPointer(chunk.pointer(to: \.data)!)
             .assumingMemoryBound(to: UnsafeMutablePointer<PyObject>?.self)
+        let limit = (UnsafeMutableRawPointer(chunk) + chunk.pointee.size)
+            .assumingMemoryBound(to: UnsafeMutablePointer<PyObject>?.self)
+        return (slots + 1, limit)
     }
 
     /// A chunk from the same allocator CPython uses for data stacks, so either side can free it.
@@ -107,7 +104,6 @@ extension ChunkPool {
 }
 #else
 extension UnsafeMutablePointer where Pointee == ChunkPool {
-    func lend(to state: UnsafeMutablePointer<InterpreterState>) {}
     func reclaim(_ top: UnsafeMutableRawPointer?) {}
 }
 

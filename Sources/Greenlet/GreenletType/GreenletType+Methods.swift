@@ -90,7 +90,7 @@ enum Methods {
         let state = greenlet.state
         let name = object!.type.pointee.tp_name ?? cString("greenlet")
         let otid = Int(bitPattern: (state.pointee.isMain ? greenlet : state.pointee.main)?.state.thread)
-        if Attributes.isDead(greenlet) {
+        if greenlet.state.isDead {
             let exited = state.ranInDeadThread ? cString("(thread exited) ") : cString("")
             return withVaList([name, Int(bitPattern: object), otid, exited]) {
                 PyUnicode_FromFormatV(cString("<%s object at %p (otid=%p) %sdead>"), $0)

@@ -1,7 +1,7 @@
 import CPythonShim
 
 // Every difference between CPython versions and builds lives in this file and its
-// companions (`InterpreterState+Frames.swift`, `+Recursion`, `+Runtime`, `+DataStack`,
+// companions (`PythonState+Frames.swift`, `+Recursion`, `+Runtime`, `+DataStack`,
 // `+FreeThreading`), behind `#if PY_GE_3_X` and `#if PY_GIL_DISABLED` conditions that
 // tools/swift_flags.py sets for the interpreter being built for. This file says what a greenlet's share of the thread state is and moves it in and out;
 // the companions hold one concern each. The rest of the module never asks which Python it
@@ -15,14 +15,14 @@ typealias CFrame = _PyCFrame
 #elseif !PY_GE_3_11
 typealias CFrame = CPythonShim.CFrame
 #endif
-typealias ThreadStateRef = UnsafeMutablePointer<PyThreadState>
+typealias PyThreadStateRef = UnsafeMutablePointer<PyThreadState>
 
 /// The part of CPython's per-thread state that belongs to one greenlet: it is copied out of
 /// the thread state when the greenlet switches away and back in when it resumes.
 ///
 /// Lives inside `GreenletState`, at a fixed address, and is only ever used through a pointer:
 /// `rootCFrame` is linked into the thread state while the greenlet runs.
-struct InterpreterState {
+struct PythonState {
     /// The contextvars context (owned).
     var context: PyRef?
     /// `sys.exc_info()`: the thread's exception stack pointer and its base item (owned refs).
@@ -109,11 +109,11 @@ typealias TracingFlag = UInt8
 typealias TracingFlag = Int32
 #endif
 
-extension UnsafeMutablePointer where Pointee == InterpreterState {
+extension UnsafeMutablePointer where Pointee == PythonState {
     /// Moves the running greenlet's state out of the thread state. `cStack` is the thread's
     /// C stack, where the frames to hide from `f_back` walks lie.
     @inline(__always)
-    func capture(from ts: ThreadStateRef, cStack: CStackRange) {
+    func capture(from ts: PyThreadStateRef, cStack: CStackRange) {
         pointee.context = ts.pointee.context
         ts.pointee.context = nil
         pointee.exceptionInfo = ts.pointee.exc_info
@@ -152,7 +152,7 @@ extension UnsafeMutablePointer where Pointee == InterpreterState {
     /// `origin` is the state captured from the greenlet that switched away: whether Python
     /// tracing is on carries over from it, as `sys.settrace` is per thread, not per greenlet.
     @inline(__always)
-    func install(into ts: ThreadStateRef, after origin: UnsafeMutablePointer<InterpreterState>) {
+    func install(into ts: PyThreadStateRef, after origin: UnsafeMutablePointer<PythonState>) {
         ts.pointee.context = pointee.context
         pointee.context = nil
         // A new context version invalidates ContextVar caches that were filled in another greenlet.
@@ -165,7 +165,7 @@ extension UnsafeMutablePointer where Pointee == InterpreterState {
         if let info = pointee.exceptionInfo {
             ts.pointee.exc_info = info
         } else {
-            ts.pointee.exc_info = withUnsafeMutablePointer(to: &ts.pointee.exc_state) { $0 }
+            ts.pointee.exc_info = ts.pointer(to: \.exc_state)!
         }
         pointee.exceptionInfo = nil
         pointee.recursion.install(into: ts)
@@ -215,7 +215,7 @@ extension UnsafeMutablePointer where Pointee == InterpreterState {
     /// Prepares the state a greenlet starts with: no frames, no exception, the recursion depth
     /// of the greenlet that starts it, a fresh data stack, no executor. The context set before
     /// the start (`gr_context`) is kept.
-    func prepareStart(from ts: ThreadStateRef, chunks: UnsafeMutablePointer<ChunkPool>) {
+    func prepareStart(from ts: PyThreadStateRef, chunks: UnsafeMutablePointer<ChunkPool>) {
         pointee.exceptionInfo = nil
         pointee.exceptionBase = _PyErr_StackItem()
         pointee.trash = TrashState()
@@ -225,15 +225,19 @@ extension UnsafeMutablePointer where Pointee == InterpreterState {
         // The bottom CFrame: a copy of the thread's, chained to the thread's root so that
         // CPython's own unwinding never walks into another greenlet's C frames.
         pointee.rootCFrame = ts.pointee.cframe.pointee
-        pointee.rootCFrame.previous = withUnsafeMutablePointer(to: &ts.pointee.root_cframe) { $0 }
-        pointee.cframe = withUnsafeMutablePointer(to: &pointee.rootCFrame) { $0 }
+        pointee.rootCFrame.previous = ts.pointer(to: \.root_cframe)!
+        pointee.cframe = pointer(to: \.rootCFrame)!
         #endif
         #if PY_GE_3_11 && !PY_GE_3_13
         pointee.rootCFrame.current_frame = nil
         #endif
         #if PY_GE_3_11
         pointee.currentFrame = nil
-        chunks.lend(to: self)
+        let chunk = chunks.take()
+        pointee.datastackChunk = chunk
+        let bounds = chunk.map { ChunkPool.rootBounds(of: $0) }
+        pointee.datastackTop = bounds?.top
+        pointee.datastackLimit = bounds?.limit
         #else
         pointee.topFrame = nil
         #endif
@@ -248,7 +252,7 @@ extension UnsafeMutablePointer where Pointee == InterpreterState {
 
     /// The greenlet's run returned: give its data stack back. Frames pushed after this (by
     /// the final switch's own calls) get fresh chunks, which `discard` frees later.
-    func finish(in ts: ThreadStateRef, chunks: UnsafeMutablePointer<ChunkPool>) {
+    func finish(in ts: PyThreadStateRef, chunks: UnsafeMutablePointer<ChunkPool>) {
         #if PY_GE_3_11
         chunks.reclaim(ts.pointee.datastack_chunk)
         ts.pointee.datastack_chunk = nil

@@ -4,8 +4,8 @@ import CPythonShim
 
 /// Enters and leaves CPython's "tracing" state around a call of the greenlet trace function,
 /// so the function's own frames are not traced.
-enum Tracing {
-    static func enter(_ ts: ThreadStateRef) {
+enum CPythonTracing {
+    static func enter(_ ts: PyThreadStateRef) {
         #if PY_GE_3_11
         PyThreadState_EnterTracing(ts)
         #else
@@ -14,7 +14,7 @@ enum Tracing {
         #endif
     }
 
-    static func leave(_ ts: ThreadStateRef) {
+    static func leave(_ ts: PyThreadStateRef) {
         #if PY_GE_3_11
         PyThreadState_LeaveTracing(ts)
         #else
@@ -43,7 +43,7 @@ struct TrashState {
     #endif
 
     @inline(__always)
-    mutating func capture(from ts: ThreadStateRef) {
+    mutating func capture(from ts: PyThreadStateRef) {
         #if PY_GE_3_13 && !PY_GE_3_14
         later = ts.pointee.delete_later
         ts.pointee.delete_later = nil
@@ -55,7 +55,7 @@ struct TrashState {
     }
 
     @inline(__always)
-    mutating func install(into ts: ThreadStateRef) {
+    mutating func install(into ts: PyThreadStateRef) {
         #if PY_GE_3_13 && !PY_GE_3_14
         ts.pointee.delete_later = later
         later = nil
@@ -68,7 +68,7 @@ struct TrashState {
 
     /// The thread's nesting counter, which upstream's tests read
     /// (`get_tstate_trash_delete_nesting`); nil from 3.13, which has none.
-    static func nesting(_ ts: ThreadStateRef) -> Int? {
+    static func nesting(_ ts: PyThreadStateRef) -> Int? {
         #if PY_GE_3_13
         return nil
         #elseif PY_GE_3_12
@@ -90,4 +90,4 @@ struct TrashState {
 }
 
 /// The running thread's CPython state.
-@inline(__always) func currentThreadState() -> ThreadStateRef { PyThreadState_Get() }
+@inline(__always) func currentThreadState() -> PyThreadStateRef { PyThreadState_Get() }

@@ -30,14 +30,11 @@ enum Lifecycle {
         let pool = state.pointee.main.flatMap { main in
             main.state.thread == ThreadState.existing ? ThreadState.existing?.chunks : nil
         }
-        Switch.withInterpreter(state) { $0.discard(chunks: pool) }
+        state.python.discard(chunks: pool)
         state.pointee.stack.releaseCopy()
-        if state.pointee.isMain { ThreadExit.mainGreenlets.add(-1) }
         release(state.pointee.main?.object)
         state.pointee.main = nil
-        state.deinitialize(count: 1)
-        state.deallocate()
-        greenlet.pointee.pimpl = nil
+        GreenletState.detach(from: greenlet)
         object.type.pointee.tp_free(UnsafeMutableRawPointer(object))
     }
 
@@ -162,7 +159,7 @@ enum Lifecycle {
     /// A suspended greenlet whose thread has exited can never run again: releases what its
     /// frames hold (where CPython lets us) and marks it finished.
     static func forgetOrphan(_ state: UnsafeMutablePointer<GreenletState>) {
-        Switch.interpreter(of: state).clearOrphanedFrames()
+        state.python.clearOrphanedFrames()
         state.dropRunningCall()
         if state.pointee.stack.isActive { state.pointee.stack.finish() }
     }
@@ -175,18 +172,18 @@ enum Lifecycle {
         let state = pimpl.assumingMemoryBound(to: GreenletState.self)
         let call = state.pointee.runningCall
         for reference in [greenlet.pointee.dict, state.pointee.run, state.pointee.parent?.object,
-                          state.pointee.main?.object, state.pointee.interpreter.context,
-                          state.pointee.interpreter.exceptionBase.exc_value,
+                          state.pointee.main?.object, state.pointee.python.context,
+                          state.pointee.python.exceptionBase.exc_value,
                           call?.callable, call?.args, call?.kwargs] {
             if let reference {
                 let result = visit(reference, arg)
                 if result != 0 { return result }
             }
         }
-        let interpreter = Switch.interpreter(of: state)
-        let result = interpreter.pointee.freeThreaded.traverse(visit, arg)
+        let python = state.python
+        let result = python.pointee.freeThreaded.traverse(visit, arg)
         if result != 0 { return result }
-        return interpreter.traverseSuspendedFrames(visit, arg)
+        return python.traverseSuspendedFrames(visit, arg)
     }
 
     /// `tp_clear`: breaks cycles through a greenlet that the collector found unreachable.
@@ -196,8 +193,8 @@ enum Lifecycle {
         guard greenlet.pointee.pimpl != nil else { return 0 }
         let state = greenlet.state
         clearReferences(greenlet)
-        let context = state.pointee.interpreter.context
-        state.pointee.interpreter.context = nil
+        let context = state.pointee.python.context
+        state.pointee.python.context = nil
         release(context)
         // Frames that can never run again hold the rest of the cycle.
         if !state.pointee.isMain && state.pointee.stack.isActive && state.ranInDeadThread {

@@ -9,11 +9,11 @@ public func PyInit__greenlet() -> UnsafeMutablePointer<PyObject>? {
     StackMemory.free = { PyMem_Free($0) }
     guard Globals.initialize(), GreenletTypeSetup.prepare(), TestSupport.prepareUnswitchableType(),
           ThreadExit.install() else { return nil }
-    let definition = withUnsafeMutablePointer(to: &GreenletModuleDef) { $0 }
+    let definition: UnsafeMutablePointer<PyModuleDef> = gl_module_def()
     definition.pointee.m_name = cString("greenlet._greenlet")
     definition.pointee.m_doc = cString("Lightweight in-process coroutines that switch C stacks (core in Swift).")
     definition.pointee.m_size = -1
-    definition.pointee.m_methods = GreenletTypeSetup.table([
+    definition.pointee.m_methods = staticTable([
         PyMethodDef(ml_name: cString("getcurrent"), ml_meth: ModuleFunctions.getCurrent, ml_flags: METH_NOARGS,
                     ml_doc: cString("getcurrent() -> greenlet\n\nReturns the current greenlet (i.e. the one which called this function).\n")),
         PyMethodDef(ml_name: cString("settrace"), ml_meth: ModuleFunctions.setTrace, ml_flags: METH_VARARGS,
@@ -22,49 +22,53 @@ public func PyInit__greenlet() -> UnsafeMutablePointer<PyObject>? {
                     ml_doc: cString("gettrace() -> object\n\nReturns the currently set tracing function, or None.\n")),
     ] + TestSupport.methods + [PyMethodDef()])
     guard let module = gl_module_create(definition) else { return nil }
-    // A switch touches only its own thread's state: importing greenlet leaves the GIL off.
-    guard gl_module_declare_no_gil(module) == 0 else { module.decref(); return nil }
-    let type = UnsafeMutableRawPointer(GreenletTypeRef).assumingMemoryBound(to: PyObject.self)
     let capsule = CAPI.makeCapsule()
+    defer { release(capsule) }
+    guard populate(module, capsule: capsule) else {
+        module.decref()
+        return nil
+    }
+    return module
+}
+
+/// Fills the new module, and the type's dict with the names frameworks read from the type;
+/// false, with the exception set, at the first failure.
+///
+/// The module is single-phase and its types static, as upstream's: C extensions find the
+/// type through the capsule's pointer, which must stay the same object for the life of the
+/// process, and greenlet keeps per-thread state that no second module instance could share.
+private func populate(_ module: PyRef, capsule: PyRef?) -> Bool {
+    // A switch touches only its own thread's state: importing greenlet leaves the GIL off.
+    guard gl_module_declare_no_gil(module) == 0, let capsule else { return false }
+    let type = UnsafeMutableRawPointer(GreenletTypeRef).assumingMemoryBound(to: PyObject.self)
+    let unswitchable = UnsafeMutableRawPointer(gl_unswitchable_type()).assumingMemoryBound(to: PyObject.self)
     let entries: [(StaticString, PyRef?)] = [
         ("greenlet", type), ("GreenletExit", Globals.greenletExit), ("error", Globals.error),
-        ("_C_API", capsule),
-        ("UnswitchableGreenlet", UnsafeMutableRawPointer(withUnsafeMutablePointer(to: &UnswitchableGreenletType) { $0 })
-            .assumingMemoryBound(to: PyObject.self)),
+        ("_C_API", capsule), ("UnswitchableGreenlet", unswitchable),
         ("GREENLET_USE_GC", gl_true()), ("GREENLET_USE_TRACING", gl_true()),
         ("GREENLET_USE_CONTEXT_VARS", gl_true()), ("GREENLET_USE_STANDARD_THREADING", gl_true()),
     ]
     for (name, value) in entries {
-        guard let value, PyModule_AddObjectRef(module, cString(name), value) == 0 else {
-            module.decref()
-            return nil
-        }
+        guard let value, PyModule_AddObjectRef(module, cString(name), value) == 0 else { return false }
     }
-    release(capsule)
-    guard PyModule_AddIntConstant(module, "CLOCKS_PER_SEC", Int(CLOCKS_PER_SEC)) == 0 else {
-        module.decref()
-        return nil
-    }
+    guard PyModule_AddIntConstant(module, "CLOCKS_PER_SEC", Int(CLOCKS_PER_SEC)) == 0 else { return false }
     // Frameworks read these as attributes of the type itself (eventlet does).
-    let typeDict = GreenletTypeRef.pointee.tp_dict!
+    guard let typeDict = GreenletTypeRef.pointee.tp_dict else { return false }
     for name in ["getcurrent", "settrace", "gettrace"] {
-        guard let function = PyObject_GetAttrString(module, name) else { module.decref(); return nil }
-        PyDict_SetItemString(typeDict, name, function)
-        function.decref()
+        guard let function = PyObject_GetAttrString(module, name) else { return false }
+        defer { function.decref() }
+        guard PyDict_SetItemString(typeDict, name, function) == 0 else { return false }
     }
-    PyDict_SetItemString(typeDict, "GreenletExit", Globals.greenletExit!)
-    PyDict_SetItemString(typeDict, "error", Globals.error!)
+    guard PyDict_SetItemString(typeDict, "GreenletExit", Globals.greenletExit!) == 0,
+          PyDict_SetItemString(typeDict, "error", Globals.error!) == 0 else { return false }
     PyType_Modified(GreenletTypeRef)
-    return module
+    return true
 }
 
 /// The module-level functions.
 enum ModuleFunctions {
     static let getCurrent: PyCFunction = { _, _ in
-        if interpreterIsFinalizing() { return raise(PyExc_RuntimeError, "greenlet is being finalized") }
-        let thread = ThreadState.current()
-        thread.runPendingKills()
-        return thread.pointee.current.object.newReference()
+        ThreadState.currentGreenlet()?.object
     }
 
     static let setTrace: PyCFunction = { _, args in

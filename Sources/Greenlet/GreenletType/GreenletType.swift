@@ -33,7 +33,7 @@ enum GreenletTypeSetup {
         number.pointee.nb_bool = Methods.bool
         type.pointee.tp_as_number = number
 
-        type.pointee.tp_methods = table([
+        type.pointee.tp_methods = staticTable([
             PyMethodDef(ml_name: cString("switch"), ml_meth: unsafeBitCast(Methods.switchMethod, to: PyCFunction.self),
                         ml_flags: GL_METH_FASTCALL_KEYWORDS, ml_doc: cString("""
                             switch(*args, **kwargs)
@@ -50,7 +50,7 @@ enum GreenletTypeSetup {
             PyMethodDef(ml_name: cString("__getstate__"), ml_meth: Methods.getState, ml_flags: METH_NOARGS, ml_doc: nil),
             PyMethodDef(),
         ])
-        type.pointee.tp_getset = table([
+        type.pointee.tp_getset = staticTable([
             PyGetSetDef(name: cString("__dict__"), get: Attributes.getDict, set: Attributes.setDict, doc: nil, closure: nil),
             PyGetSetDef(name: cString("run"), get: Attributes.getRun, set: Attributes.setRun, doc: nil, closure: nil),
             PyGetSetDef(name: cString("parent"), get: Attributes.getParent, set: Attributes.setParent, doc: nil, closure: nil),
@@ -73,10 +73,4 @@ enum GreenletTypeSetup {
         }
     }
 
-    /// A C array that is never freed, for CPython's static tables.
-    static func table<Entry>(_ entries: [Entry]) -> UnsafeMutablePointer<Entry> {
-        let storage = UnsafeMutablePointer<Entry>.allocate(capacity: entries.count)
-        storage.initialize(from: entries, count: entries.count)
-        return storage
-    }
 }

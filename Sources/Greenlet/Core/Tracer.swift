@@ -12,7 +12,7 @@ enum Tracer {
         let pending = PendingException.take()
         trace.incref()  // it may replace itself
         let ts = currentThreadState()
-        Tracing.enter(ts)
+        CPythonTracing.enter(ts)
         var outcome: PyRef? = nil
         if let pair = PyTuple_New(2) {
             gl_tuple_set(pair, 0, origin.object.newReference())
@@ -23,7 +23,7 @@ enum Tracer {
             }
             pair.decref()
         }
-        Tracing.leave(ts)
+        CPythonTracing.leave(ts)
         trace.decref()
         guard let outcome else {
             pending.drop()

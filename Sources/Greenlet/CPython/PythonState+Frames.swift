@@ -3,9 +3,9 @@ import CPythonShim
 // A suspended greenlet's Python frames: making a frame object for `gr_frame`, and keeping
 // `f_back` walks off the C stack (3.12+).
 
-extension UnsafeMutablePointer where Pointee == InterpreterState {
+extension UnsafeMutablePointer where Pointee == PythonState {
     /// The suspended greenlet's innermost Python frame, as a new reference, or nil.
-    func topFrameObject(_ ts: ThreadStateRef) -> PyRef? {
+    func topFrameObject(_ ts: PyThreadStateRef) -> PyRef? {
         #if PY_GE_3_11
         #if PY_GE_3_12
         guard pointee.currentFrame != nil, let top = pointee.suspendedTop else { return nil }
@@ -117,7 +117,7 @@ struct ReroutedLinks {
     }
 }
 
-extension UnsafeMutablePointer where Pointee == InterpreterState {
+extension UnsafeMutablePointer where Pointee == PythonState {
     /// Reroutes the suspended frames' links around C-stack frames, and finds the innermost
     /// frame that is not on the C stack. Runs before the stack switch, while those C-stack
     /// frames are still intact.
@@ -199,7 +199,7 @@ enum SuspendedFrames {
     static let mayBeCollected = areVisible || FreeThreading.isEnabled
 }
 
-extension UnsafeMutablePointer where Pointee == InterpreterState {
+extension UnsafeMutablePointer where Pointee == PythonState {
     /// Visits what a suspended greenlet's frames hold (`tp_traverse`); nothing while it runs,
     /// when the frames belong to the thread, or before 3.15.
     func traverseSuspendedFrames(_ visit: visitproc, _ arg: UnsafeMutableRawPointer?) -> Int32 {

@@ -8,8 +8,6 @@ import CPythonShim
 enum ThreadExit {
     nonisolated(unsafe) static var lock: PyThread_type_lock? = nil
     nonisolated(unsafe) static var queue: [UnsafeMutablePointer<ThreadState>] = []
-    /// Main greenlets alive (`get_total_main_greenlets`).
-    static let mainGreenlets = SharedCounter()
     /// Clocks spent recovering stranded main greenlets (see `recoverStrandedReference`), or
     /// -1 while that recovery is turned off (`enable_optional_cleanup`).
     static let optionalCleanupClocks = SharedCounter()
@@ -31,37 +29,40 @@ enum ThreadExit {
     /// Thread states waiting for destruction (`get_pending_cleanup_count`).
     static var pending: Int { withLock { queue.count } }
 
-    /// The exit hook: no GIL here.
+    /// The exit hook: no GIL and no thread state here, so it writes only what is safe so:
+    /// the main greenlet's link to this state (atomic), and the queue (under the lock).
     private static let threadExited: greenlet_thread_exit_fn = { raw in
         guard let raw else { return }
         let state = raw.assumingMemoryBound(to: ThreadState.self)
-        // From now on this thread's greenlets count as belonging to an exited thread.
+        // From now on this thread's greenlets count as belonging to an exited thread. This
+        // comes before the state is queued for destruction, under the lock that kill queues
+        // also take: a thread that finds the link set, under that lock, may still use the
+        // state until it lets go of the lock.
         state.pointee.main.state.thread = nil
         guard PyInterpreterState_Head() != nil else { return }  // too late to clean up: leak
-        PyThread_acquire_lock(lock, 1)
-        queue.append(state)
-        let first = queue.count == 1
-        PyThread_release_lock(lock)
+        let first: Bool = withLock {
+            queue.append(state)
+            return queue.count == 1
+        }
         // A finalizing interpreter cannot take pending calls: those states leak.
         if first && !interpreterIsFinalizing() && Py_AddPendingCall(destroyQueued, nil) < 0 {
             fputs("greenlet: WARNING: failed in call to Py_AddPendingCall; expect a memory leak.\n", stderr)
         }
     }
 
-    /// The pending call: destroys queued thread states, with the GIL.
+    /// The pending call: destroys queued thread states, attached to the interpreter (with
+    /// the GIL where there is one).
     private static let destroyQueued: @convention(c) (UnsafeMutableRawPointer?) -> Int32 = { _ in
-        while true {
-            PyThread_acquire_lock(lock, 1)
-            let next = queue.isEmpty ? nil : queue.removeFirst()
-            PyThread_release_lock(lock)
-            guard let next else { return 0 }
+        while let next = withLock({ queue.isEmpty ? nil : queue.removeFirst() }) {
             destroy(next)
         }
+        return 0
     }
 
     /// Releases what a dead thread's state holds. Its greenlets become dead once nothing
     /// refers to them; those that were suspended never run again.
     static func destroy(_ state: UnsafeMutablePointer<ThreadState>) {
+        assert(PyGILState_Check() != 0, "a dead thread's state is destroyed attached to the interpreter")
         let main = state.pointee.main
         main.state.thread = nil
         let current = state.pointee.current
@@ -69,7 +70,7 @@ enum ThreadExit {
             // The thread ended while this greenlet ran: CPython already freed its data
             // stack along with the thread state, and it can never run again.
             let currentState = current.state
-            Switch.withInterpreter(currentState) { $0.forgetRunningState() }
+            currentState.python.forgetRunningState()
             currentState.dropRunningCall()
             if currentState.pointee.stack.isActive { currentState.pointee.stack.finish() }
         }
@@ -77,7 +78,7 @@ enum ThreadExit {
         state.pointee.trace = nil
         let kills = state.pointer(to: \.pendingKills)!.takeAll()
         ChunkPool.drain(state.chunks)
-        state.pointee.passed.drop()
+        state.land().drop()
         state.deinitialize(count: 1)
         state.deallocate()
         release(trace)

@@ -20,7 +20,8 @@ extension UnsafeMutablePointer where Pointee == GreenletObject {
     @inline(__always) var object: PyRef { UnsafeMutableRawPointer(self).assumingMemoryBound(to: PyObject.self) }
     /// The implementation state behind `pimpl`.
     @inline(__always) var state: UnsafeMutablePointer<GreenletState> {
-        pointee.pimpl.unsafelyUnwrapped.assumingMemoryBound(to: GreenletState.self)
+        assert(pointee.pimpl != nil, "a greenlet without its state (being deallocated?)")
+        return pointee.pimpl.unsafelyUnwrapped.assumingMemoryBound(to: GreenletState.self)
     }
 }
 
@@ -35,6 +36,13 @@ extension UnsafeMutablePointer where Pointee == GreenletObject {
     UnsafeRawPointer(text.utf8Start).assumingMemoryBound(to: CChar.self)
 }
 
+/// A C array that is never freed, for CPython's static tables (methods, getters and setters).
+func staticTable<Entry>(_ entries: [Entry]) -> UnsafeMutablePointer<Entry> {
+    let storage = UnsafeMutablePointer<Entry>.allocate(capacity: entries.count)
+    storage.initialize(from: entries, count: entries.count)
+    return storage
+}
+
 /// Sets a Python exception and returns nil, the error convention of the C API.
 @discardableResult
 func raise(_ type: PyRef?, _ message: StaticString) -> PyRef? {
@@ -43,7 +51,7 @@ func raise(_ type: PyRef?, _ message: StaticString) -> PyRef? {
 }
 
 var GreenletTypeRef: UnsafeMutablePointer<PyTypeObject> {
-    @inline(__always) get { withUnsafeMutablePointer(to: &GreenletType) { $0 } }
+    @inline(__always) get { gl_greenlet_type() }
 }
 
 /// Runs `body` inside a critical section on `object`: its per-object lock where there is no

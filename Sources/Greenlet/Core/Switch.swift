@@ -61,15 +61,13 @@ enum Switch {
     private static func resume(
         _ target: GreenletRef, carrying carried: SwitchArgs, on thread: UnsafeMutablePointer<ThreadState>
     ) -> SwitchArgs {
-        thread.passed.pointee = carried
         let current = thread.pointee.current
-        thread.pointee.target = target
         if target == current {
-            return switchedIn(thread)
+            thread.launch(SwitchInFlight(target: target, carried: carried))
+            return switchedIn(thread).carried
         }
         if target.state.pointee.forceSwitchError {
-            thread.pointee.target = nil
-            thread.passed.take().drop()
+            carried.drop()
             raise(PyExc_SystemError, "Failed to switch stacks into a running greenlet.")
             return SwitchArgs()
         }
@@ -77,14 +75,14 @@ enum Switch {
             Py_FatalError(cString("greenlet: Failed low-level slp_switch(). The stack is probably corrupt."))
         }
         let ts = currentThreadState()
-        thread.pointee.switchingThreadState = ts
+        thread.launch(SwitchInFlight(target: target, pyThreadState: ts, carried: carried))
         let currentState = current.state
-        withInterpreter(currentState) { $0.capture(from: ts, cStack: thread.pointee.cStack) }
-        let outcome = StackEngine.resume(stack(of: target.state), on: thread.engine)
+        currentState.python.capture(from: ts, cStack: thread.pointee.cStack)
+        let outcome = StackEngine.resume(target.state.stackSlice, on: thread.engine)
         if outcome == .outOfMemory {
             return switchFailed(thread, restoring: currentState)
         }
-        return switchedIn(thread)
+        return switchedIn(thread).carried
     }
 
     /// Starts a greenlet that has never run. Returns nil if it was started by someone else
@@ -121,59 +119,54 @@ enum Switch {
             return SwitchArgs()
         }
         let ts = currentThreadState()
-        thread.pointee.switchingThreadState = ts
         let current = thread.pointee.current
         let currentState = current.state
-        withInterpreter(currentState) { $0.capture(from: ts, cStack: thread.pointee.cStack) }
-        withInterpreter(state) { $0.prepareStart(from: ts, chunks: thread.chunks) }
-        thread.pointee.startingRun = run
+        currentState.python.capture(from: ts, cStack: thread.pointee.cStack)
+        state.python.prepareStart(from: ts, chunks: thread.chunks)
         state.pointee.main = thread.pointee.main.object.newReference().asGreenlet
-        thread.passed.pointee = carried
-        thread.pointee.target = target
+        thread.launch(SwitchInFlight(target: target, pyThreadState: ts, carried: carried, startingRun: run))
         let outcome = StackEngine.start(
-            stack(of: state), on: thread.engine, entry: greenletEntry,
+            state.stackSlice, on: thread.engine, entry: greenletEntry,
             context: UnsafeMutableRawPointer(target))
         if outcome == .outOfMemory {
             // Back to never started, keeping a context given through gr_context.
-            thread.pointee.startingRun = nil
-            run.decref()
-            let context = state.pointee.interpreter.context
-            state.pointee.interpreter.context = nil
-            withInterpreter(state) { $0.discard(chunks: thread.chunks) }
-            state.pointee.interpreter.context = context
+            let context = state.pointee.python.context
+            state.pointee.python.context = nil
+            state.python.discard(chunks: thread.chunks)
+            state.pointee.python.context = context
             release(state.pointee.main?.object)
             state.pointee.main = nil
             return switchFailed(thread, restoring: currentState)
         }
-        return switchedIn(thread)
+        return switchedIn(thread).carried
     }
 
     /// The stack switch failed: the caller is still current. Puts its state back.
     private static func switchFailed(
         _ thread: UnsafeMutablePointer<ThreadState>, restoring state: UnsafeMutablePointer<GreenletState>
     ) -> SwitchArgs {
-        interpreter(of: state).install(into: currentThreadState(), after: interpreter(of: state))
-        thread.pointee.switchingThreadState = nil
-        thread.pointee.target = nil
-        thread.passed.take().drop()
+        state.python.install(into: currentThreadState(), after: state.python)
+        thread.land().drop()
         PyErr_NoMemory()
         return SwitchArgs()
     }
 
     /// Runs in the greenlet that just gained control: makes it current, puts its interpreter
-    /// state back, reports the switch to the trace function, and returns what was carried.
+    /// state back, reports the switch to the trace function, and returns what was carried
+    /// (and, for a start, the callable to run).
     @inline(__always)
-    static func switchedIn(_ thread: UnsafeMutablePointer<ThreadState>) -> SwitchArgs {
-        let me = thread.pointee.target.unsafelyUnwrapped
-        thread.pointee.target = nil
+    static func switchedIn(_ thread: UnsafeMutablePointer<ThreadState>) -> (carried: SwitchArgs, run: PyRef?) {
+        let flight = thread.land()
+        assert(flight.target != nil, "nothing was in flight")
+        let me = flight.target.unsafelyUnwrapped
         let origin = thread.pointee.current  // its reference moves to this function
         thread.pointee.current = me.object.newReference().asGreenlet
         if origin != me {
-            let ts = thread.pointee.switchingThreadState.unsafelyUnwrapped
-            interpreter(of: me.state).install(into: ts, after: interpreter(of: origin.state))
+            assert(flight.pyThreadState != nil, "a switch between greenlets carries the thread state")
+            assert(thread.pointee.stacks.current == me.state.stackSlice, "the engine runs another slice")
+            me.state.python.install(into: flight.pyThreadState.unsafelyUnwrapped, after: origin.state.python)
         }
-        thread.pointee.switchingThreadState = nil
-        var carried = thread.passed.take()
+        var carried = flight.carried
         if let trace = thread.pointee.trace {
             if !Tracer.call(trace, carried.carriesException ? Globals.eventThrow! : Globals.eventSwitch!,
                             origin: origin, target: me, thread: thread) {
@@ -182,14 +175,14 @@ enum Switch {
             }
         }
         origin.object.decref()
-        return carried
+        return (carried, flight.startingRun)
     }
 
     /// Finishes the running greenlet with `result` (nil: the exception set in the thread) and
     /// passes it to the nearest parent that can take it. Never returns.
     static func finish(_ me: GreenletRef, result: PyRef?, on thread: UnsafeMutablePointer<ThreadState>) -> Never {
         let state = me.state
-        withInterpreter(state) { $0.finish(in: currentThreadState(), chunks: thread.chunks) }
+        state.python.finish(in: currentThreadState(), chunks: thread.chunks)
         StackEngine.finishCurrent(on: thread.engine)
         var value = result
         var parent = state.pointee.parent
@@ -205,32 +198,16 @@ enum Switch {
         PyErr_WriteUnraisable(me.object)
         Py_FatalError(cString("greenlet: ran out of parent greenlets while propagating exception; cannot continue"))
     }
-
-    @inline(__always)
-    static func stack(of state: UnsafeMutablePointer<GreenletState>) -> UnsafeMutablePointer<StackSlice> {
-        UnsafeMutableRawPointer(state).advanced(by: MemoryLayout<GreenletState>.offset(of: \GreenletState.stack)!)
-            .assumingMemoryBound(to: StackSlice.self)
-    }
-
-    @inline(__always)
-    static func interpreter(of state: UnsafeMutablePointer<GreenletState>) -> UnsafeMutablePointer<InterpreterState> {
-        UnsafeMutableRawPointer(state).advanced(by: MemoryLayout<GreenletState>.offset(of: \GreenletState.interpreter)!)
-            .assumingMemoryBound(to: InterpreterState.self)
-    }
-
-    @inline(__always)
-    static func withInterpreter<R>(_ state: UnsafeMutablePointer<GreenletState>, _ body: (UnsafeMutablePointer<InterpreterState>) -> R) -> R {
-        body(interpreter(of: state))
-    }
 }
 
 /// Where a new greenlet begins, on its own band of the stack.
 private func greenletEntry(_ context: UnsafeMutableRawPointer?) {
     let me = context.unsafelyUnwrapped.assumingMemoryBound(to: GreenletObject.self)
     let thread = ThreadState.current()
-    let run = thread.pointee.startingRun.unsafelyUnwrapped
-    thread.pointee.startingRun = nil
-    var carried = Switch.switchedIn(thread)
+    let landed = Switch.switchedIn(thread)
+    assert(landed.run != nil, "a start carries the callable to run")
+    let run = landed.run.unsafelyUnwrapped
+    var carried = landed.carried
     // The callable given as `run` goes now, in the new greenlet: its __del__ may switch.
     let state = me.state
     if let given = state.pointee.run {
@@ -258,41 +235,4 @@ private func greenletEntry(_ context: UnsafeMutableRawPointer?) {
         run.decref()
     }
     Switch.finish(me, result: Exit.valueOfExit(result), on: thread)
-}
-
-/// How a greenlet's end is turned into the value its parent receives.
-enum Exit {
-    /// A `GreenletExit` that ends a greenlet is not an error: the parent receives the
-    /// exception instance as a value. Anything else passes through.
-    static func valueOfExit(_ result: PyRef?) -> PyRef? {
-        if result != nil || PyErr_ExceptionMatches(Globals.greenletExit) == 0 { return result }
-        var type: PyRef? = nil, value: PyRef? = nil, traceback: PyRef? = nil
-        PyErr_Fetch(&type, &value, &traceback)
-        PyErr_NormalizeException(&type, &value, &traceback)
-        release(type)
-        release(traceback)
-        return value ?? newNone()
-    }
-}
-
-/// The thread's pending exception, held aside while Python code runs.
-struct PendingException {
-    var type: PyRef?
-    var value: PyRef?
-    var traceback: PyRef?
-
-    static func take() -> PendingException {
-        var pending = PendingException()
-        PyErr_Fetch(&pending.type, &pending.value, &pending.traceback)
-        return pending
-    }
-
-    /// Sets it as the thread's exception again (consumes it).
-    func restore() { PyErr_Restore(type, value, traceback) }
-
-    func drop() {
-        release(type)
-        release(value)
-        release(traceback)
-    }
 }

@@ -10,7 +10,7 @@ struct GreenletState {
     /// struct never moves.
     var stack: StackSlice
     /// CPython's per-thread state while the greenlet is not running.
-    var interpreter: InterpreterState
+    var python: PythonState
     /// The callable given as `run`, until the greenlet starts.
     var run: PyRef?
     /// While `run` runs: the callable and the arguments it was called with (owned). They are
@@ -37,7 +37,7 @@ struct GreenletState {
 
     init(object: GreenletRef, isMain: Bool) {
         stack = isMain ? .main() : StackSlice()
-        interpreter = InterpreterState()
+        python = PythonState()
         run = nil
         runningCall = nil
         parent = nil
@@ -50,16 +50,36 @@ struct GreenletState {
         forceStackSwitchError = false
     }
 
-    /// Gives `object` a fresh state. The caller owns `parent`'s new reference.
+    /// Main greenlets alive, one per thread that used greenlets and whose main greenlet is not
+    /// yet gone (`get_total_main_greenlets`); counted here, where states come and go.
+    static let liveMainGreenlets = SharedCounter()
+
+    /// Gives `object` a fresh state.
     static func attach(to object: GreenletRef, isMain: Bool) -> UnsafeMutablePointer<GreenletState> {
         let state = UnsafeMutablePointer<GreenletState>.allocate(capacity: 1)
         state.initialize(to: GreenletState(object: object, isMain: isMain))
         object.pointee.pimpl = UnsafeMutableRawPointer(state)
+        if isMain { liveMainGreenlets.add(1) }
         return state
+    }
+
+    /// Frees `object`'s state, which must hold no references any more.
+    static func detach(from object: GreenletRef) {
+        let state = object.state
+        if state.pointee.isMain { liveMainGreenlets.add(-1) }
+        state.deinitialize(count: 1)
+        state.deallocate()
+        object.pointee.pimpl = nil
     }
 }
 
 extension UnsafeMutablePointer where Pointee == GreenletState {
+    /// Its band of the C stack, at the fixed address the engine links it by.
+    @inline(__always) var stackSlice: UnsafeMutablePointer<StackSlice> { pointer(to: \.stack)! }
+
+    /// CPython's per-thread state while it is not running, at a fixed address.
+    @inline(__always) var python: UnsafeMutablePointer<PythonState> { pointer(to: \.python)! }
+
     /// For a main greenlet: its thread's state, or nil once that thread has exited. Other
     /// threads read it to refuse cross-thread switches, and the thread's exit hook clears it
     /// holding no lock, so every access is atomic.
@@ -104,6 +124,11 @@ extension UnsafeMutablePointer where Pointee == GreenletState {
         let call = pointee.runningCall
         pointee.runningCall = nil
         call?.drop()
+    }
+
+    /// Finished, or started in a thread that has exited (`dead`).
+    var isDead: Bool {
+        ranInDeadThread || pointee.stack.isFinished
     }
 
     /// Started, not finished, and not the running greenlet of its thread.

@@ -1,22 +1,23 @@
 import CPythonShim
 
 /// The C API: twelve pointers in a capsule named `greenlet._C_API`, in upstream's order,
-/// which C extensions (gevent's among them) index by number.
+/// which C extensions (gevent's among them) index by the numbers greenlet.h names.
 enum CAPI {
     static func makeCapsule() -> PyRef? {
-        let slots = UnsafeMutablePointer<UnsafeMutableRawPointer?>.allocate(capacity: 12)
-        slots[0] = UnsafeMutableRawPointer(GreenletTypeRef)
-        slots[1] = UnsafeMutableRawPointer(Globals.error)
-        slots[2] = UnsafeMutableRawPointer(Globals.greenletExit)
-        slots[3] = unsafeBitCast(new, to: UnsafeMutableRawPointer.self)
-        slots[4] = unsafeBitCast(getCurrent, to: UnsafeMutableRawPointer.self)
-        slots[5] = unsafeBitCast(throwInto, to: UnsafeMutableRawPointer.self)
-        slots[6] = unsafeBitCast(switchTo, to: UnsafeMutableRawPointer.self)
-        slots[7] = unsafeBitCast(setParent, to: UnsafeMutableRawPointer.self)
-        slots[8] = unsafeBitCast(isMain, to: UnsafeMutableRawPointer.self)
-        slots[9] = unsafeBitCast(isStarted, to: UnsafeMutableRawPointer.self)
-        slots[10] = unsafeBitCast(isActive, to: UnsafeMutableRawPointer.self)
-        slots[11] = unsafeBitCast(getParent, to: UnsafeMutableRawPointer.self)
+        let slots = UnsafeMutablePointer<UnsafeMutableRawPointer?>.allocate(capacity: Int(PyGreenlet_API_pointers))
+        func fill(_ slot: Int32, _ pointer: UnsafeMutableRawPointer?) { slots[Int(slot)] = pointer }
+        fill(PyGreenlet_Type_NUM, UnsafeMutableRawPointer(GreenletTypeRef))
+        fill(PyExc_GreenletError_NUM, UnsafeMutableRawPointer(Globals.error))
+        fill(PyExc_GreenletExit_NUM, UnsafeMutableRawPointer(Globals.greenletExit))
+        fill(PyGreenlet_New_NUM, unsafeBitCast(new, to: UnsafeMutableRawPointer.self))
+        fill(PyGreenlet_GetCurrent_NUM, unsafeBitCast(getCurrent, to: UnsafeMutableRawPointer.self))
+        fill(PyGreenlet_Throw_NUM, unsafeBitCast(throwInto, to: UnsafeMutableRawPointer.self))
+        fill(PyGreenlet_Switch_NUM, unsafeBitCast(switchTo, to: UnsafeMutableRawPointer.self))
+        fill(PyGreenlet_SetParent_NUM, unsafeBitCast(setParent, to: UnsafeMutableRawPointer.self))
+        fill(PyGreenlet_MAIN_NUM, unsafeBitCast(isMain, to: UnsafeMutableRawPointer.self))
+        fill(PyGreenlet_STARTED_NUM, unsafeBitCast(isStarted, to: UnsafeMutableRawPointer.self))
+        fill(PyGreenlet_ACTIVE_NUM, unsafeBitCast(isActive, to: UnsafeMutableRawPointer.self))
+        fill(PyGreenlet_GET_PARENT_NUM, unsafeBitCast(getParent, to: UnsafeMutableRawPointer.self))
         return PyCapsule_New(slots, cString("greenlet._C_API"), nil)
     }
 
@@ -42,7 +43,7 @@ enum CAPI {
     }
 
     static let getCurrent: @convention(c) () -> GreenletRef? = {
-        ModuleFunctions.getCurrent(nil, nil)?.asGreenlet
+        ThreadState.currentGreenlet()
     }
 
     static let throwInto: @convention(c) (GreenletRef?, PyRef?, PyRef?, PyRef?) -> PyRef? = { greenlet, type, value, traceback in

@@ -101,7 +101,7 @@ enum Attributes {
             if FreeThreading.isEnabled, let owner = state.owningThread, owner != ThreadState.existing {
                 return newNone()
             }
-            return Switch.interpreter(of: state).topFrameObject(currentThreadState()) ?? newNone()
+            return state.python.topFrameObject(currentThreadState()) ?? newNone()
         }
     }
 
@@ -121,7 +121,7 @@ enum Attributes {
             let context: PyRef?
             switch contextHome(state) {
             case .threadState: context = currentThreadState().pointee.context
-            case .greenlet: context = state.pointee.interpreter.context
+            case .greenlet: context = state.pointee.python.context
             case .otherThread:
                 return raise(PyExc_ValueError, "cannot get context of a greenlet that is running in a different thread")
             }
@@ -149,8 +149,8 @@ enum Attributes {
                 ts.pointee.context_ver &+= 1
                 release(old)
             case .greenlet:
-                let old = state.pointee.interpreter.context
-                state.pointee.interpreter.context = context?.newReference()
+                let old = state.pointee.python.context
+                state.pointee.python.context = context?.newReference()
                 release(old)
             case .otherThread:
                 raise(PyExc_ValueError, "cannot set context of a greenlet that is running in a different thread")
@@ -162,15 +162,10 @@ enum Attributes {
 
     static let getDead: getter = { object, _ in
         withCriticalSection(object!) {
-            (isDead(object!.asGreenlet) ? gl_true() : gl_false()).newReference()
+            (object!.asGreenlet.state.isDead ? gl_true() : gl_false()).newReference()
         }
     }
 
-    static func isDead(_ greenlet: GreenletRef) -> Bool {
-        let state = greenlet.state
-        if state.ranInDeadThread { return true }
-        return state.pointee.stack.isFinished
-    }
 
     static let getDict: getter = { object, _ in
         withCriticalSection(object!) {

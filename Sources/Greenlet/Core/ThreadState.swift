@@ -7,21 +7,14 @@ import StackEngine
 /// Created on first use in a thread, at a fixed heap address that the register switch gets as
 /// its context; found again through a C thread-local.
 struct ThreadState {
-    /// The engine's view: which slice runs. Must stay the first field (see `engine` below).
+    /// The engine's view: which slice runs (handed to the engine as `engine`).
     var stacks: StackThread
     /// The thread's main greenlet (owned).
     var main: GreenletRef
     /// The running greenlet (owned: it may have no other reference).
     var current: GreenletRef
-    /// The greenlet a switch in progress goes to (borrowed; the switcher holds it).
-    var target: GreenletRef?
-    /// CPython's thread state, fetched by the side that starts a switch and read by the side
-    /// that gains control (same thread, GIL held throughout), so it is looked up once.
-    var switchingThreadState: ThreadStateRef?
-    /// What a switch in progress carries; all nil means an exception is pending instead.
-    var passed: SwitchArgs
-    /// The callable a greenlet being started runs, from its `run` lookup to its entry (owned).
-    var startingRun: PyRef?
+    /// What a switch in progress carries across the stack switch; empty at rest.
+    var inFlight: SwitchInFlight
     /// The greenlet trace function (owned), or nil.
     var trace: PyRef?
     var chunks: ChunkPool
@@ -41,6 +34,18 @@ struct ThreadState {
         return create()
     }
 
+    /// The running greenlet, as a new reference (`getcurrent()`); nil with `RuntimeError` once
+    /// the interpreter finalizes.
+    static func currentGreenlet() -> GreenletRef? {
+        if interpreterIsFinalizing() {
+            raise(PyExc_RuntimeError, "greenlet is being finalized")
+            return nil
+        }
+        let thread = current()
+        thread.runPendingKills()
+        return thread.pointee.current.object.newReference().asGreenlet
+    }
+
     /// The thread's state if it has one already; never creates it.
     static var existing: UnsafeMutablePointer<ThreadState>? {
         greenlet_thread_state_get()?.assumingMemoryBound(to: ThreadState.self)
@@ -54,12 +59,12 @@ struct ThreadState {
         let main = object.asGreenlet
         let mainState = GreenletState.attach(to: main, isMain: true)
         let state = UnsafeMutablePointer<ThreadState>.allocate(capacity: 1)
-        let mainSlice = withUnsafeMutablePointer(to: &mainState.pointee.stack) { $0 }
+        let mainSlice = mainState.stackSlice
         state.initialize(to: ThreadState(
             stacks: StackThread(main: mainSlice), main: main, current: main.object.newReference().asGreenlet,
-            target: nil, switchingThreadState: nil, passed: SwitchArgs(), startingRun: nil, trace: nil, chunks: ChunkPool(), pendingKills: KillQueue(), cStack: .ofRunningThread(), drainingKillsIn: nil))
+            inFlight: SwitchInFlight(), trace: nil, chunks: ChunkPool(), pendingKills: KillQueue(),
+            cStack: .ofRunningThread(), drainingKillsIn: nil))
         mainState.thread = state
-        ThreadExit.mainGreenlets.add(1)
         greenlet_thread_state_set(UnsafeMutableRawPointer(state))
         return state
     }
@@ -67,18 +72,22 @@ struct ThreadState {
 
 extension UnsafeMutablePointer where Pointee == ThreadState {
     /// The engine context handed to the register switch.
-    @inline(__always) var engine: UnsafeMutablePointer<StackThread> {
-        UnsafeMutableRawPointer(self).assumingMemoryBound(to: StackThread.self)
+    @inline(__always) var engine: UnsafeMutablePointer<StackThread> { pointer(to: \.stacks)! }
+
+    @inline(__always) var chunks: UnsafeMutablePointer<ChunkPool> { pointer(to: \.chunks)! }
+
+    /// Fills what the coming stack switch carries. Nothing may be in flight already.
+    @inline(__always) func launch(_ flight: SwitchInFlight) {
+        assert(pointee.inFlight.isEmpty, "a switch is already in flight")
+        assert(flight.target != nil, "a switch needs a target")
+        pointee.inFlight = flight
     }
 
-    @inline(__always) var chunks: UnsafeMutablePointer<ChunkPool> {
-        UnsafeMutableRawPointer(self).advanced(by: MemoryLayout<ThreadState>.offset(of: \ThreadState.chunks)!)
-            .assumingMemoryBound(to: ChunkPool.self)
-    }
-
-    @inline(__always) var passed: UnsafeMutablePointer<SwitchArgs> {
-        UnsafeMutableRawPointer(self).advanced(by: MemoryLayout<ThreadState>.offset(of: \ThreadState.passed)!)
-            .assumingMemoryBound(to: SwitchArgs.self)
+    /// Takes what the switch carried, leaving nothing in flight.
+    @inline(__always) func land() -> SwitchInFlight {
+        let flight = pointee.inFlight
+        pointee.inFlight = SwitchInFlight()
+        return flight
     }
 }
 
@@ -134,5 +143,30 @@ extension UnsafeMutablePointer where Pointee == ThreadState {
             list.decref()
         }
         pointee.drainingKillsIn = outer
+    }
+}
+
+/// What crosses a stack switch, from the greenlet that starts it to the one that gains
+/// control: filled once before the engine switches (`launch`), taken once by the side that
+/// gains control (`land`). Nothing on the C stack survives the switch, so this lives in the
+/// thread's state.
+struct SwitchInFlight {
+    /// The greenlet that gains control (borrowed: the switcher holds it).
+    var target: GreenletRef? = nil
+    /// CPython's thread state, looked up once by the switcher (same thread on both sides).
+    var pyThreadState: PyThreadStateRef? = nil
+    /// The arguments or result carried (owned); empty means an exception is pending instead.
+    var carried = SwitchArgs()
+    /// For a start, the callable the new greenlet runs (owned).
+    var startingRun: PyRef? = nil
+
+    var isEmpty: Bool {
+        target == nil && pyThreadState == nil && carried.carriesException && startingRun == nil
+    }
+
+    /// Drops what it owns (a switch that did not happen, or a thread that is gone).
+    func drop() {
+        carried.drop()
+        release(startingRun)
     }
 }

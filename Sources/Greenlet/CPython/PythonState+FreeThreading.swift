@@ -42,7 +42,7 @@ struct FreeThreadedState {
 
     /// At switch-out, after everything else is captured.
     @inline(__always)
-    mutating func capture(from ts: ThreadStateRef) {
+    mutating func capture(from ts: PyThreadStateRef) {
         #if PY_GE_3_14 && PY_GIL_DISABLED
         cStackRefs = gl_c_stack_refs_get(ts)
         if cStackRefs != nil { takeSnapshot() }
@@ -56,7 +56,7 @@ struct FreeThreadedState {
     /// At switch-in, last: taking critical sections again may block and let other threads
     /// (and a stop-the-world collection) run, so the rest of the state must be in place.
     @inline(__always)
-    mutating func install(into ts: ThreadStateRef) {
+    mutating func install(into ts: PyThreadStateRef) {
         #if PY_GE_3_14 && PY_GIL_DISABLED
         gl_c_stack_refs_set(ts, cStackRefs)
         cStackRefs = nil

@@ -27,7 +27,7 @@ enum TestSupport {
     }
 
     static let pendingCleanupCount: PyCFunction = { _, _ in PyLong_FromSsize_t(ThreadExit.pending) }
-    static let totalMainGreenlets: PyCFunction = { _, _ in PyLong_FromSsize_t(ThreadExit.mainGreenlets.value) }
+    static let totalMainGreenlets: PyCFunction = { _, _ in PyLong_FromSsize_t(GreenletState.liveMainGreenlets.value) }
 
     static let setThreadLocal: PyCFunction = { _, args in
         var key: PyRef? = nil, value: PyRef? = nil
@@ -59,7 +59,7 @@ enum TestSupport {
     /// `UnswitchableGreenlet`: a greenlet whose switches can be made to fail, to test the
     /// failure paths.
     static func prepareUnswitchableType() -> Bool {
-        let type = withUnsafeMutablePointer(to: &UnswitchableGreenletType) { $0 }
+        let type: UnsafeMutablePointer<PyTypeObject> = gl_unswitchable_type()
         type.pointee.tp_name = cString("greenlet._greenlet.UnswitchableGreenlet")
         type.pointee.tp_basicsize = MemoryLayout<GreenletObject>.size
         type.pointee.tp_flags = GL_TPFLAGS_GREENLET
@@ -67,7 +67,7 @@ enum TestSupport {
         type.pointee.tp_traverse = Lifecycle.traverse
         type.pointee.tp_clear = Lifecycle.clear
         GreenletTypeSetup.installCollectorSlots(type)
-        type.pointee.tp_getset = GreenletTypeSetup.table([
+        type.pointee.tp_getset = staticTable([
             PyGetSetDef(name: cString("force_switch_error"), get: getForceSwitchError,
                         set: setForceSwitchError, doc: nil, closure: nil),
             PyGetSetDef(name: cString("force_slp_switch_error"), get: getForceStackSwitchError,

@@ -17,7 +17,7 @@ struct RecursionDepth {
     #endif
 
     @inline(__always)
-    mutating func capture(from ts: ThreadStateRef) {
+    mutating func capture(from ts: PyThreadStateRef) {
         #if PY_GE_3_12
         python = ts.pointee.py_recursion_limit - ts.pointee.py_recursion_remaining
         #elseif PY_GE_3_11
@@ -31,7 +31,7 @@ struct RecursionDepth {
     }
 
     @inline(__always)
-    func install(into ts: ThreadStateRef) {
+    func install(into ts: PyThreadStateRef) {
         #if PY_GE_3_12
         ts.pointee.py_recursion_remaining = ts.pointee.py_recursion_limit - python
         #elseif PY_GE_3_11
@@ -47,7 +47,7 @@ struct RecursionDepth {
     /// A new greenlet starts as deep as the greenlet that starts it: it runs below it on
     /// the same stack.
     @inline(__always)
-    mutating func prepareStart(from ts: ThreadStateRef) {
+    mutating func prepareStart(from ts: PyThreadStateRef) {
         capture(from: ts)
     }
 
