@@ -6,9 +6,11 @@ the dynamic library product `_greenlet` of the Swift package next to this
 file (Package.swift). A placeholder Extension keeps setuptools producing a
 platform wheel; the custom build_ext below runs `swift build` for the
 interpreter that is running this script and copies the resulting library into
-the build as greenlet/_greenlet<EXT_SUFFIX>. The interpreter-specific
-`swift build` arguments (include directories, version conditions) come from
-tools/swift_flags.py, shared with the test command.
+the build as greenlet/_greenlet<EXT_SUFFIX>. The `swift build` arguments
+(include directories, version conditions, static Swift runtime) come from
+tools/swift_flags.py, shared with the test command; the flags every target
+always needs are in Package.swift. MANIFEST.in puts the Swift package into
+source distributions.
 
 Environment knobs:
   GREENLET_SWIFT         the swift executable to use (default: `swift` on PATH)
@@ -26,17 +28,7 @@ import sys
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
-from setuptools.command.sdist import sdist
-
-try:
-    from setuptools.errors import CompileError, ExecError, OptionError, PlatformError
-except ImportError:  # setuptools older than 59
-    from distutils.errors import (
-        CompileError,
-        DistutilsExecError as ExecError,
-        DistutilsOptionError as OptionError,
-        DistutilsPlatformError as PlatformError,
-    )
+from setuptools.errors import CompileError, ExecError, OptionError, PlatformError
 
 # Absolute, so it does not matter where pip (or anyone) runs us from.
 ROOT = os.path.dirname(os.path.abspath(__file__))
@@ -45,7 +37,8 @@ SWIFT_FLAGS_SCRIPT = os.path.join("tools", "swift_flags.py")
 
 EXT_NAME = "greenlet._greenlet"
 SWIFT_PRODUCT = "_greenlet"  # .library(name: "_greenlet", type: .dynamic, ...)
-SWIFT_LIB_NAMES = ("lib_greenlet.so", "lib_greenlet.dylib")
+# Linux only: Package.swift links with GNU ld's --allow-shlib-undefined.
+SWIFT_LIB_NAME = "lib_greenlet.so"
 
 
 def read_version():
@@ -57,16 +50,8 @@ def read_version():
     return match.group(1)
 
 
-def python_tag():
-    """'3.11', or '3.13t' for a free-threaded build: names the scratch dir."""
-    tag = "%d.%d" % sys.version_info[:2]
-    if "t" in getattr(sys, "abiflags", ""):
-        tag += "t"
-    return tag
-
-
-def python_swift_flags():
-    """`swift build` arguments for this interpreter, from tools/swift_flags.py."""
+def load_swift_flags():
+    """tools/swift_flags.py, as a module: the one source of the build's arguments."""
     path = os.path.join(ROOT, SWIFT_FLAGS_SCRIPT)
     if not os.path.isfile(path):
         raise PlatformError(
@@ -75,11 +60,8 @@ def python_swift_flags():
         )
     spec = importlib.util.spec_from_file_location("_greenlet_swift_flags", path)
     module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-        return list(module.python_flags())
-    except SystemExit as e:  # its way of rejecting an unsupported Python
-        raise PlatformError("cannot build greenlet._greenlet: %s" % (e.code,))
+    spec.loader.exec_module(module)
+    return module
 
 
 def find_swift():
@@ -95,7 +77,7 @@ def find_swift():
     raise ExecError(
         "cannot build greenlet._greenlet: the Swift toolchain was not found "
         "(%s). This greenlet's core is written in Swift, so installing it from "
-        "source needs Swift 5.9 or newer: install it from "
+        "source needs Swift 5.10 or newer: install it from "
         "https://www.swift.org/install/ (on Linux, e.g. with swiftly or the "
         "release tarball), make sure `swift --version` works in the shell that "
         "runs pip, or set GREENLET_SWIFT to the full path of the swift "
@@ -129,7 +111,9 @@ class SwiftBuildExt(build_ext):
                 "GREENLET_SWIFT_CONFIG must be 'release' or 'debug', not %r" % config
             )
         swift = find_swift()
-        scratch = os.path.join(ROOT, ".build-py" + python_tag())
+        flags = load_swift_flags()
+        tag = flags.version_tag()
+        scratch = os.path.join(ROOT, ".build-py" + tag)
 
         cmd = [
             swift, "build",
@@ -137,11 +121,13 @@ class SwiftBuildExt(build_ext):
             "-c", config,
             "--product", SWIFT_PRODUCT,
             "--scratch-path", scratch,
-            "-Xswiftc", "-static-stdlib",
-            "-Xswiftc", "-enforce-exclusivity=unchecked",
         ]
+        cmd += flags.EXTENSION_FLAGS
         # -Xcc -I<include> [-Xcc -I<platinclude>] and -Xswiftc -DPY_GE_3_X.
-        cmd += python_swift_flags()
+        try:
+            cmd += flags.python_flags()
+        except SystemExit as e:  # its way of rejecting an unsupported Python
+            raise PlatformError("cannot build greenlet._greenlet: %s" % (e.code,))
         cmd += shlex.split(os.environ.get("GREENLET_SWIFT_FLAGS", ""))
 
         print("running: " + " ".join(shlex.quote(c) for c in cmd), flush=True)
@@ -156,39 +142,17 @@ class SwiftBuildExt(build_ext):
             raise CompileError(
                 "`swift build` failed with exit status %d while building "
                 "greenlet._greenlet for Python %s (its output is above)."
-                % (rc, python_tag())
+                % (rc, tag)
             )
 
-        bin_dir = os.path.join(scratch, config)
-        for name in SWIFT_LIB_NAMES:
-            candidate = os.path.join(bin_dir, name)
-            if os.path.isfile(candidate):
-                return candidate
-        raise CompileError(
-            "`swift build` succeeded but %s does not exist; the Swift package "
-            "must declare a dynamic library product named %r."
-            % (os.path.join(bin_dir, SWIFT_LIB_NAMES[0]), SWIFT_PRODUCT)
-        )
-
-
-class SwiftSdist(sdist):
-    """Puts the Swift package into source distributions as well."""
-
-    def make_distribution(self):
-        # setuptools collects the file list in egg_info (our add_defaults
-        # would not be consulted), so extend the final list here instead.
-        for name in ("Package.swift", "Package.resolved", SWIFT_FLAGS_SCRIPT):
-            if os.path.isfile(os.path.join(ROOT, name)):
-                self.filelist.append(name.replace(os.sep, "/"))
-        for top in ("Sources", "Tests"):
-            for dirpath, dirnames, filenames in os.walk(os.path.join(ROOT, top)):
-                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-                rel = os.path.relpath(dirpath, ROOT)
-                for fn in sorted(filenames):
-                    self.filelist.append(os.path.join(rel, fn).replace(os.sep, "/"))
-        self.filelist.sort()
-        self.filelist.remove_duplicates()
-        super().make_distribution()
+        built = os.path.join(scratch, config, SWIFT_LIB_NAME)
+        if not os.path.isfile(built):
+            raise CompileError(
+                "`swift build` succeeded but %s does not exist; the Swift package "
+                "must declare a dynamic library product named %r."
+                % (built, SWIFT_PRODUCT)
+            )
+        return built
 
 
 setup(
@@ -198,6 +162,6 @@ setup(
     package_data={"greenlet": ["greenlet.h", "*.pyi", "py.typed"]},
     headers=["python/greenlet/greenlet.h"],
     ext_modules=[Extension(EXT_NAME, sources=[])],
-    cmdclass={"build_ext": SwiftBuildExt, "sdist": SwiftSdist},
+    cmdclass={"build_ext": SwiftBuildExt},
     zip_safe=False,
 )

@@ -12,8 +12,9 @@
 # fails the run.
 #
 # Environment:
-#   GREENLET_TEST_PYTHONS  versions to test, e.g. "3.11 3.13t" (default below;
-#                          a "t" names the free-threaded build)
+#   GREENLET_TEST_PYTHONS  versions to test, e.g. "3.11 3.13t" (default: every
+#                          version `tools/swift_flags.py --versions` lists; a "t"
+#                          names the free-threaded build)
 #   GREENLET_TEST_SWIFT    set to 0 to leave out `swift test`
 #   GREENLET_TEST_INTEGRATION  set to 0 to skip installing the frameworks of
 #                          tests/requirements-integration.txt (their tests then skip)
@@ -28,20 +29,23 @@
 # Exit status: 0 only if every component that ran passed.
 set -uo pipefail
 
-# The versions tested when GREENLET_TEST_PYTHONS is not set.
-DEFAULT_PYTHONS="3.10 3.11 3.12 3.13 3.14 3.15 3.13t"
-# All versions the project supports (used to find headers for `swift test`).
-SUPPORTED_PYTHONS="3.10 3.11 3.12 3.13 3.14 3.15 3.13t"
-
 # What every test virtualenv gets besides the project itself.
 VENV_TOOLS="pip setuptools>=64 wheel pytest"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT" || exit 2
+GREENLET_ROOT="$ROOT"
+# supported_pythons, find_python, install_python: the same discovery as .ci/run.
+# shellcheck source=tools/pythons.sh
+source "$ROOT/tools/pythons.sh"
+
+# Every version the project supports (tools/swift_flags.py); the default of
+# GREENLET_TEST_PYTHONS, and where `swift test` looks for headers.
+SUPPORTED_PYTHONS="$(supported_pythons)" || exit 2
 
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PIP_ROOT_USER_ACTION=ignore
 SWIFT="${GREENLET_SWIFT:-swift}"
-PYTHONS="${GREENLET_TEST_PYTHONS:-$DEFAULT_PYTHONS}"
+PYTHONS="${GREENLET_TEST_PYTHONS:-$SUPPORTED_PYTHONS}"
 
 SUMMARY=()   # one line per component
 FAILED=0
@@ -49,24 +53,6 @@ TESTED=0
 
 say() { printf '\n=== %s\n' "$*"; }
 note() { SUMMARY+=("$(printf '%-14s %s' "$1" "$2")"); }
-
-runs_ok() { "$1" -c 'import sys' >/dev/null 2>&1; }
-
-# Print the interpreter for version X.Y (or X.Yt, free-threaded): the newest
-# pyenv-installed X.Y.* (X.Y.*t), else pythonX.Y[t] on PATH; nothing (status 1)
-# if there is none that runs.
-find_python() {
-    local ver="$1" minor="${1%t}" cand root
-    if command -v pyenv >/dev/null 2>&1 && root="$(pyenv root 2>/dev/null)" && [[ -d "$root/versions" ]]; then
-        while read -r cand; do
-            [[ -n "$cand" ]] && runs_ok "$cand" && { echo "$cand"; return 0; }
-        done < <(ls -d "$root"/versions/"$minor".*"${ver#"$minor"}"/bin/python"$ver" 2>/dev/null | sort -rV)
-    fi
-    cand="$(command -v "python$ver" 2>/dev/null)" || return 1
-    runs_ok "$cand" || return 1   # e.g. a pyenv shim for a version not installed
-    # Resolve shims and symlinks to the real interpreter.
-    "$cand" -c 'import sys; print(sys.executable)'
-}
 
 # Create .venv-X.Y[t] (or reuse it if its interpreter still runs and is X.Y[t])
 # and make sure VENV_TOOLS are installed in it.
@@ -99,25 +85,6 @@ prepare_venv() {
 # The checksum of the installed greenlet extension module.
 extension_checksum() {
     "$1" -c 'import hashlib, greenlet._greenlet as m; print(hashlib.sha256(open(m.__file__, "rb").read()).hexdigest())' 2>/dev/null
-}
-
-# Installs a missing interpreter once, saying so, with the scripts of
-# ../shared/pythons where there is one for that version; never fails the run by
-# itself (the version is then reported as not installed).
-install_python() {
-    local ver="$1" pythons="$ROOT/../shared/pythons"
-    [[ "${GREENLET_INSTALL_PYTHONS:-1}" != 0 ]] || return 1
-    case "$ver" in
-        3.14|3.15)
-            [[ -x "$pythons/debian-python.sh" ]] || return 1
-            echo "Python $ver is not installed: installing it once with $pythons/debian-python.sh"
-            "$pythons/debian-python.sh" "$ver" ;;
-        3.13t)
-            [[ -x "$pythons/build-cpython.sh" ]] || return 1
-            echo "Python 3.13t is not installed: building it once with $pythons/build-cpython.sh (about 6 min)"
-            DEBIAN_SUITE=testing "$pythons/build-cpython.sh" 3.13 --freethreaded ;;
-        *) return 1 ;;
-    esac
 }
 
 # The integration test frameworks to install for version X.Y[t]: all of
@@ -220,8 +187,7 @@ test_swift() {
         note "swift test" "FAILED (tools/swift_flags.py)"
         return 1
     fi
-    args=(test --package-path "$ROOT" --scratch-path "$ROOT/.build-test"
-          -Xswiftc -enforce-exclusivity=unchecked "${pyflags[@]}")
+    args=(test --package-path "$ROOT" --scratch-path "$ROOT/.build-test" "${pyflags[@]}")
     echo "running: $SWIFT ${args[*]}   (headers of $py)"
     if "$SWIFT" "${args[@]}" </dev/null; then
         note "swift test" "PASSED"

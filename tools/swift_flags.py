@@ -1,24 +1,56 @@
-"""Print the `swift build` arguments that target the interpreter running this script.
+"""The supported CPython versions, and the `swift build` arguments for the one running this.
 
-The Swift sources read CPython's headers through the CPythonShim target and select
-version-specific code with `#if PY_GE_3_X` conditions, and free-threaded code with
-`#if PY_GIL_DISABLED`; all depend on the interpreter, so every build (setup.py, the test
-command) asks this script instead of repeating the logic.
+This file is the one place that knows both:
+
+* ``SUPPORTED_VERSIONS`` is the list the test command (tools/run_tests.sh), CI (.ci/run)
+  and the build read; ``python3 tools/swift_flags.py --versions`` prints it.
+* ``python_flags()`` gives the interpreter-specific arguments.  The Swift sources read
+  CPython's headers through the CPythonShim target and select version-specific code with
+  ``#if PY_GE_3_X`` and free-threaded code with ``#if PY_GIL_DISABLED``; all of that
+  depends on the interpreter, so every build asks here instead of repeating the logic.
+* ``EXTENSION_FLAGS`` are the flags of the extension build that are not per interpreter.
+
+Flags that hold for every build of every target (``-enforce-exclusivity=unchecked``) live
+in Package.swift instead, where they cannot be forgotten.
 """
 import sys
 import sysconfig
 
-#: The oldest and newest CPython minor versions the sources know about.
-SUPPORTED = (10, 15)
+#: Every CPython the sources support, as the tools name them: "3.Y", and "3.Yt" for a
+#: free-threaded build.  3.14t and 3.15t are written for but not yet tested: the tools
+#: report them as not installed until an interpreter appears.
+SUPPORTED_VERSIONS = (
+    "3.10", "3.11", "3.12", "3.13", "3.14", "3.15",
+    "3.13t", "3.14t", "3.15t",
+)
+
+#: The oldest and newest minor versions, derived from the list above.
+SUPPORTED = (
+    min(int(v.rstrip("t").split(".")[1]) for v in SUPPORTED_VERSIONS),
+    max(int(v.rstrip("t").split(".")[1]) for v in SUPPORTED_VERSIONS),
+)
+
+#: Added to `swift build` for the extension module.  `-static-stdlib` links Swift's
+#: runtime into the module, so the installed package needs no Swift beside it.
+EXTENSION_FLAGS = ("-Xswiftc", "-static-stdlib")
+
+
+def version_tag():
+    """'3.11', or '3.13t' for a free-threaded build: this interpreter's name in the list."""
+    tag = "%d.%d" % sys.version_info[:2]
+    if sysconfig.get_config_var("Py_GIL_DISABLED"):
+        tag += "t"
+    return tag
 
 
 def python_flags():
     """Include directories and version conditions for this interpreter, as swift arguments."""
-    major, minor = sys.version_info[:2]
-    if major != 3 or not SUPPORTED[0] <= minor <= SUPPORTED[1]:
+    tag = version_tag()
+    if tag not in SUPPORTED_VERSIONS:
         raise SystemExit(
-            "greenlet's Swift build supports CPython 3.%d to 3.%d, not %d.%d"
-            % (SUPPORTED[0], SUPPORTED[1], major, minor))
+            "greenlet's Swift build supports CPython %s, not %s"
+            % (", ".join(SUPPORTED_VERSIONS), tag))
+    minor = sys.version_info[1]
     args = []
     paths = sysconfig.get_paths()
     includes = [paths["include"]]
@@ -28,13 +60,16 @@ def python_flags():
         args += ["-Xcc", "-I" + include]
     for newer in range(SUPPORTED[0] + 1, minor + 1):
         args += ["-Xswiftc", "-DPY_GE_3_%d" % newer]
-    if sysconfig.get_config_var("Py_GIL_DISABLED"):
-        if minor < 13:
-            raise SystemExit("free-threaded CPython before 3.13 does not exist")
+    if tag.endswith("t"):
         args += ["-Xswiftc", "-DPY_GIL_DISABLED"]
     return args
 
 
 if __name__ == "__main__":
     import shlex
-    print(shlex.join(python_flags()))
+    if sys.argv[1:] == ["--versions"]:
+        print(" ".join(SUPPORTED_VERSIONS))
+    elif sys.argv[1:]:
+        raise SystemExit("usage: swift_flags.py [--versions]")
+    else:
+        print(shlex.join(python_flags()))
