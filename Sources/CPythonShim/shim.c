@@ -1,4 +1,4 @@
-#include "shim.h"
+#include "CPythonShim.h"
 
 #ifdef Py_GIL_DISABLED
 #  define Py_BUILD_CORE 1

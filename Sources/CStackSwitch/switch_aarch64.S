@@ -54,8 +54,10 @@ greenlet_switch_stack:
     .type   greenlet_caller_stack_pointer, %function
     .p2align 4
 greenlet_caller_stack_pointer:
+    .cfi_startproc                  // a leaf: the CFA is sp, the return address in x30
     mov     x0, sp                  // no return address is pushed on AArch64
     ret
+    .cfi_endproc
     .size   greenlet_caller_stack_pointer, .-greenlet_caller_stack_pointer
 
 #endif

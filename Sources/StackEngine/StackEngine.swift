@@ -6,7 +6,7 @@ import CStackSwitch
 /// It lives on the heap at a stable address and is handed to the register switch as its
 /// context, so the save and restore callbacks reach it without thread-locals and without
 /// anything that lives in the band they copy.
-public struct StackThread {
+public struct SwitchContext {
     /// The slice whose coroutine runs now.
     public internal(set) var current: UnsafeMutablePointer<StackSlice>
     /// The slice that was current before the last completed switch.
@@ -45,7 +45,7 @@ public enum StackEngine {
     /// Returns when some coroutine switches back to the caller.
     @inline(never)
     public static func resume(
-        _ target: UnsafeMutablePointer<StackSlice>, on thread: UnsafeMutablePointer<StackThread>
+        _ target: UnsafeMutablePointer<StackSlice>, on thread: UnsafeMutablePointer<SwitchContext>
     ) -> SwitchOutcome {
         precondition(target.pointee.isActive && target != thread.pointee.current,
                      "resume needs a suspended coroutine")
@@ -64,17 +64,17 @@ public enum StackEngine {
     /// Returns when some coroutine switches back to the caller.
     @inline(never)
     public static func start(
-        _ target: UnsafeMutablePointer<StackSlice>, on thread: UnsafeMutablePointer<StackThread>,
+        _ target: UnsafeMutablePointer<StackSlice>, on thread: UnsafeMutablePointer<SwitchContext>,
         entry: CoroutineEntry, context: UnsafeMutableRawPointer?
     ) -> SwitchOutcome {
-        // Everything launch() and its callees use lies below this frame's stack pointer.
+        // Everything startBelow() and its callees use lies below this frame's stack pointer.
         let stop = greenlet_caller_stack_pointer()
-        return launch(target, on: thread, stop: stop, entry: entry, context: context)
+        return startBelow(target, on: thread, stop: stop, entry: entry, context: context)
     }
 
     @inline(never)
-    static func launch(
-        _ target: UnsafeMutablePointer<StackSlice>, on thread: UnsafeMutablePointer<StackThread>,
+    static func startBelow(
+        _ target: UnsafeMutablePointer<StackSlice>, on thread: UnsafeMutablePointer<SwitchContext>,
         stop: UnsafeMutableRawPointer, entry: CoroutineEntry, context: UnsafeMutableRawPointer?
     ) -> SwitchOutcome {
         target.pointee.prepareStart(stop: stop, current: thread.pointee.current)
@@ -98,7 +98,7 @@ public enum StackEngine {
 
     /// Marks the current coroutine finished. Its next switch away saves none of its bytes, and
     /// nothing may switch back to it.
-    public static func finishCurrent(on thread: UnsafeMutablePointer<StackThread>) {
+    public static func finishCurrent(on thread: UnsafeMutablePointer<SwitchContext>) {
         thread.pointee.current.pointee.finish()
     }
 }
@@ -108,7 +108,7 @@ public enum StackEngine {
 private func saveCallback(
     _ context: UnsafeMutableRawPointer?, _ stackPointer: UnsafeMutableRawPointer
 ) -> UnsafeMutableRawPointer? {
-    let thread = context!.assumingMemoryBound(to: StackThread.self)
+    let thread = context!.assumingMemoryBound(to: SwitchContext.self)
     let target = thread.pointee.target!
     let targetStop = target.pointee.stop!
     var owner: UnsafeMutablePointer<StackSlice>? = thread.pointee.current
@@ -129,7 +129,7 @@ private func saveCallback(
     return targetStart
 }
 
-private func failSave(_ thread: UnsafeMutablePointer<StackThread>) -> UnsafeMutableRawPointer? {
+private func failSave(_ thread: UnsafeMutablePointer<SwitchContext>) -> UnsafeMutableRawPointer? {
     // Slices saved so far keep their copies; their bytes are still on the stack too, so
     // nothing is lost. The current slice is running again.
     let current = thread.pointee.current
@@ -140,7 +140,7 @@ private func failSave(_ thread: UnsafeMutablePointer<StackThread>) -> UnsafeMuta
 
 /// Runs on the target's stack pointer: copies its bytes back and relinks the chain.
 private func restoreCallback(_ context: UnsafeMutableRawPointer?) {
-    let thread = context!.assumingMemoryBound(to: StackThread.self)
+    let thread = context!.assumingMemoryBound(to: SwitchContext.self)
     let target = thread.pointee.target!
     let origin = thread.pointee.current
     target.restore()

@@ -16,6 +16,10 @@ struct Coro {
     var next: UnsafeMutablePointer<Coro>?
     var failures = 0
     var done = false
+    /// The first switch away from the bottom is made with allocation refused (see `serve`).
+    var refuseMemoryOnce = false
+    /// That refused switch returned `.outOfMemory` and left this coroutine running.
+    var survivedRefusal = false
 }
 
 extension UnsafeMutablePointer where Pointee == Coro {
@@ -29,13 +33,13 @@ extension UnsafeMutablePointer where Pointee == Coro {
 /// Per-test world: one thread's engine state and the main slice.
 final class World {
     let main: UnsafeMutablePointer<StackSlice>
-    let thread: UnsafeMutablePointer<StackThread>
+    let thread: UnsafeMutablePointer<SwitchContext>
 
     init() {
         main = .allocate(capacity: 1)
         main.initialize(to: .main())
         thread = .allocate(capacity: 1)
-        thread.initialize(to: StackThread(main: main))
+        thread.initialize(to: SwitchContext(main: main))
     }
 
     deinit {
@@ -82,6 +86,13 @@ func descend(_ coro: UnsafeMutablePointer<Coro>, _ level: Int) -> Int {
 @inline(never)
 func serve(_ coro: UnsafeMutablePointer<Coro>) {
     let world = currentWorld!
+    if coro.pointee.refuseMemoryOnce {
+        coro.pointee.refuseMemoryOnce = false
+        refuseAllocations = true
+        let outcome = StackEngine.resume(coro.pointee.resumeTo ?? world.main, on: world.thread)
+        refuseAllocations = false
+        coro.pointee.survivedRefusal = outcome == .outOfMemory && world.thread.pointee.current == coro.slice
+    }
     for _ in 0..<coro.pointee.rounds {
         coro.pointee.outbox = reply(coro.pointee.id, coro.pointee.inbox)
         if startChildOnNextResume == coro {
@@ -109,6 +120,13 @@ let coroEntry: CoroutineEntry = { context in
     _ = StackEngine.resume(coro.pointee.resumeTo ?? world.main, on: world.thread)
 }
 
+/// While set, heap copies cannot be had: the engine's out-of-memory paths run.
+nonisolated(unsafe) var refuseAllocations = false
+
+let refusingAllocate: StackMemory.Allocate = { byteCount in
+    refuseAllocations ? nil : UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: 16)
+}
+
 /// A deterministic generator, so a failure can be replayed.
 struct SplitMix: RandomNumberGenerator {
     var state: UInt64
@@ -123,8 +141,19 @@ struct SplitMix: RandomNumberGenerator {
 }
 
 final class StackEngineTests: XCTestCase {
-    override func setUp() { currentWorld = World() }
-    override func tearDown() { currentWorld = nil }
+    private var allocate: StackMemory.Allocate!
+
+    override func setUp() {
+        currentWorld = World()
+        allocate = StackMemory.allocate
+        StackMemory.allocate = refusingAllocate
+    }
+
+    override func tearDown() {
+        StackMemory.allocate = allocate
+        refuseAllocations = false
+        currentWorld = nil
+    }
 
     /// 10,000 coroutines, each over 100 C frames deep, served in a shuffled order every round.
     func testTenThousandDeepCoroutinesInterleaved() {
@@ -143,7 +172,7 @@ final class StackEngineTests: XCTestCase {
                     : StackEngine.resume(coro.slice, on: world.thread)
                 XCTAssertEqual(outcome, .resumed)
                 XCTAssertEqual(coro.pointee.outbox, reply(i, round &* 100_000 &+ i))
-                XCTAssertTrue(world.thread.pointee.current == world.main)
+                XCTAssertEqual(world.thread.pointee.current, world.main)
             }
             if round == 0 {
                 let saved = (0..<count).reduce(0) { $0 + coros[$1].slice.savedBytes }
@@ -184,7 +213,7 @@ final class StackEngineTests: XCTestCase {
             var expected = round
             for i in 0..<count { expected = reply(i, expected) }
             XCTAssertEqual(StackEngine.resume((coros + 0).slice, on: world.thread), .resumed)
-            XCTAssertTrue(world.thread.pointee.current == world.main)
+            XCTAssertEqual(world.thread.pointee.current, world.main)
             XCTAssertEqual(world.thread.pointee.origin, (coros + count - 1).slice)
             XCTAssertEqual(coros[count - 1].outbox, expected)
         }
@@ -242,7 +271,48 @@ final class StackEngineTests: XCTestCase {
         coros.deallocate()
     }
 
-    /// A finished coroutine's slice cannot be started again.
+    /// A start whose save cannot get memory fails cleanly: the slice is as if never started,
+    /// the caller runs on, and the same start then succeeds.
+    func testStartWithoutMemoryIsUndone() {
+        let world = currentWorld!
+        let coro = world.makeCoros(1, depth: 30, rounds: 1)
+        coro.pointee.inbox = 7
+        refuseAllocations = true
+        XCTAssertEqual(StackEngine.start(coro.slice, on: world.thread, entry: coroEntry, context: coro), .outOfMemory)
+        refuseAllocations = false
+        XCTAssertFalse(coro.slice.pointee.isStarted)
+        XCTAssertEqual(world.thread.pointee.current, world.main)
+        XCTAssertEqual(coro.pointee.outbox, 0, "the entry never ran")
+
+        XCTAssertEqual(StackEngine.start(coro.slice, on: world.thread, entry: coroEntry, context: coro), .resumed)
+        XCTAssertEqual(coro.pointee.outbox, reply(0, 7))
+        XCTAssertEqual(StackEngine.resume(coro.slice, on: world.thread), .resumed)
+        XCTAssertTrue(coro.pointee.done)
+        XCTAssertEqual(coro.pointee.failures, 0)
+        XCTAssertEqual(coro.slice.pointee.heapBytes, 0)
+        coro.deallocate()
+    }
+
+    /// A deep coroutine whose switch away cannot save its bytes keeps running with every frame
+    /// intact, and its next switch succeeds.
+    func testSwitchWithoutMemoryKeepsTheCoroutineRunning() {
+        let world = currentWorld!
+        let coro = world.makeCoros(1, depth: 80, rounds: 2)
+        coro.pointee.refuseMemoryOnce = true
+        coro.pointee.inbox = 11
+        XCTAssertEqual(StackEngine.start(coro.slice, on: world.thread, entry: coroEntry, context: coro), .resumed)
+        XCTAssertTrue(coro.pointee.survivedRefusal)
+        XCTAssertEqual(coro.pointee.outbox, reply(0, 11))
+        XCTAssertEqual(world.thread.pointee.current, world.main)
+        XCTAssertGreaterThan(coro.slice.pointee.savedBytes, 80 * 16, "the retried switch saved the deep stack")
+        for _ in 0..<2 { XCTAssertEqual(StackEngine.resume(coro.slice, on: world.thread), .resumed) }
+        XCTAssertTrue(coro.pointee.done)
+        XCTAssertEqual(coro.pointee.failures, 0, "a frame was corrupted by the failed switch")
+        XCTAssertEqual(coro.slice.pointee.heapBytes, 0)
+        coro.deallocate()
+    }
+
+    /// A new slice is neither started, active nor finished; the main slice is active.
     func testSliceStates() {
         var slice = StackSlice()
         XCTAssertFalse(slice.isStarted)
@@ -255,6 +325,6 @@ final class StackEngineTests: XCTestCase {
     }
 }
 
-/// Hooks for the nested-start test, read at the bottom of `serve` through `maybeStartChild`.
+/// Hooks for the nested-start test, read at the bottom of `serve`.
 nonisolated(unsafe) var nestedStarter: ((UnsafeMutablePointer<Coro>) -> Void)?
 nonisolated(unsafe) var startChildOnNextResume: UnsafeMutablePointer<Coro>?

@@ -156,7 +156,6 @@ static inline int gl_type_check(PyObject *o, PyTypeObject *t) { return PyObject_
 static inline Py_ssize_t gl_tuple_size(PyObject *t) { return PyTuple_GET_SIZE(t); }
 static inline PyObject *gl_tuple_item(PyObject *t, Py_ssize_t i) { return PyTuple_GET_ITEM(t, i); }
 static inline void gl_tuple_set(PyObject *t, Py_ssize_t i, PyObject *v) { PyTuple_SET_ITEM(t, i, v); }
-static inline Py_ssize_t gl_vectorcall_nargs(size_t n) { return PyVectorcall_NARGS(n); }
 
 static inline PyObject *gl_module_create(PyModuleDef *def) { return PyModule_Create(def); }
 

@@ -6,7 +6,7 @@ import CPythonShim
 /// (an mmap) on the first frame push. A greenlet starts with no data stack, so each start
 /// would pay for an mmap and each finish for a munmap; lending a pooled chunk instead makes
 /// spawning cheap. Pooled chunks are linked through their own `previous` field.
-struct ChunkPool {
+struct DataStackChunkPool {
     #if PY_GE_3_11
     var head: UnsafeMutablePointer<_PyStackChunk>?
     #endif
@@ -25,7 +25,7 @@ struct ChunkPool {
 }
 
 #if PY_GE_3_11
-extension UnsafeMutablePointer where Pointee == ChunkPool {
+extension UnsafeMutablePointer where Pointee == DataStackChunkPool {
     /// A root chunk laid out as CPython lays out a thread's first one, from the pool or the
     /// arena; nil if memory ran out (CPython then allocates one itself on the first push, and
     /// reports the failure there).
@@ -35,22 +35,22 @@ extension UnsafeMutablePointer where Pointee == ChunkPool {
             pointee.head = pooled.pointee.previous
             pointee.count -= 1
         } else {
-            chunk = ChunkPool.allocate()
+            chunk = DataStackChunkPool.allocate()
         }
         guard let chunk else { return nil }
         chunk.pointee.previous = nil
-        chunk.pointee.size = Int(ChunkPool.chunkSize)
+        chunk.pointee.size = Int(DataStackChunkPool.chunkSize)
         chunk.pointee.top = 0
         return chunk
     }
 
     /// Takes back a finished greenlet's chunks: the root is pooled, any others are freed.
     func reclaim(_ top: UnsafeMutablePointer<_PyStackChunk>?) {
-        ChunkPool.free(top, into: self)
+        DataStackChunkPool.free(top, into: self)
     }
 }
 
-extension ChunkPool {
+extension DataStackChunkPool {
     /// Where a root chunk's frames start and end: slot 0 is skipped, so that CPython never
     /// pops (and frees) the root.
     static func rootBounds(of chunk: UnsafeMutablePointer<_PyStackChunk>)
@@ -71,7 +71,7 @@ extension ChunkPool {
     }
 
     /// Frees a chain of chunks, from the innermost outwards; the root goes to `pool` if given.
-    static func free(_ top: UnsafeMutablePointer<_PyStackChunk>?, into pool: UnsafeMutablePointer<ChunkPool>?) {
+    static func free(_ top: UnsafeMutablePointer<_PyStackChunk>?, into pool: UnsafeMutablePointer<DataStackChunkPool>?) {
         var arena = PyObjectArenaAllocator()
         PyObject_GetArenaAllocator(&arena)
         var chunk = top
@@ -89,7 +89,7 @@ extension ChunkPool {
     }
 
     /// Frees every pooled chunk (the thread is going away).
-    static func drain(_ pool: UnsafeMutablePointer<ChunkPool>) {
+    static func drain(_ pool: UnsafeMutablePointer<DataStackChunkPool>) {
         let chunks = pool.pointee.head
         pool.pointee.head = nil
         pool.pointee.count = 0
@@ -103,11 +103,11 @@ extension ChunkPool {
     }
 }
 #else
-extension UnsafeMutablePointer where Pointee == ChunkPool {
+extension UnsafeMutablePointer where Pointee == DataStackChunkPool {
     func reclaim(_ top: UnsafeMutableRawPointer?) {}
 }
 
-extension ChunkPool {
-    static func drain(_ pool: UnsafeMutablePointer<ChunkPool>) {}
+extension DataStackChunkPool {
+    static func drain(_ pool: UnsafeMutablePointer<DataStackChunkPool>) {}
 }
 #endif

@@ -125,7 +125,7 @@ extension UnsafeMutablePointer where Pointee == PythonState {
     /// The innermost frame itself can be on the C stack: a greenlet may switch while the eval
     /// loop clears a returning frame and has already made its entry frame current.
     @inline(__always)
-    func hideCStackFrames(_ cStack: CStackRange) {
+    func rerouteLinksAroundCStackFrames(_ cStack: CStackRange) {
         var frame = pointee.currentFrame
         while let top = frame, FrameOwner.livesOnCStack(top, cStack) {
             frame = top.pointee.previous
@@ -149,7 +149,7 @@ extension UnsafeMutablePointer where Pointee == PythonState {
 
     /// Puts back every rerouted link, innermost first, before the frames run again.
     @inline(__always)
-    func restoreCStackFrames() {
+    func restoreReroutedLinks() {
         pointee.suspendedTop = nil
         let count = pointee.reroutedLinks.count
         guard count > 0, let links = pointee.reroutedLinks.links else { return }

@@ -63,7 +63,7 @@ struct PythonState {
     var freeThreaded: FreeThreadedState
     #if PY_GE_3_12
     /// Links of this greenlet's frames that were rerouted around C-stack frames while it is
-    /// suspended (see `hideCStackFrames`).
+    /// suspended (see `rerouteLinksAroundCStackFrames`).
     var reroutedLinks: ReroutedLinks
     /// While it is suspended, the innermost of its frames that is not on the C stack: walks
     /// of a suspended greenlet's frames start here (see `+Frames`).
@@ -142,7 +142,7 @@ extension UnsafeMutablePointer where Pointee == PythonState {
         pointee.datastackLimit = ts.pointee.datastack_limit
         #endif
         #if PY_GE_3_12
-        hideCStackFrames(cStack)
+        rerouteLinksAroundCStackFrames(cStack)
         #endif
         pointee.trash.capture(from: ts)
         pointee.freeThreaded.capture(from: ts)
@@ -158,7 +158,7 @@ extension UnsafeMutablePointer where Pointee == PythonState {
         // A new context version invalidates ContextVar caches that were filled in another greenlet.
         ts.pointee.context_ver &+= 1
         #if PY_GE_3_12
-        restoreCStackFrames()
+        restoreReroutedLinks()
         #endif
         ts.pointee.exc_state = pointee.exceptionBase
         pointee.exceptionBase = _PyErr_StackItem()
@@ -215,7 +215,7 @@ extension UnsafeMutablePointer where Pointee == PythonState {
     /// Prepares the state a greenlet starts with: no frames, no exception, the recursion depth
     /// of the greenlet that starts it, a fresh data stack, no executor. The context set before
     /// the start (`gr_context`) is kept.
-    func prepareStart(from ts: PyThreadStateRef, chunks: UnsafeMutablePointer<ChunkPool>) {
+    func prepareStart(from ts: PyThreadStateRef, chunks: UnsafeMutablePointer<DataStackChunkPool>) {
         pointee.exceptionInfo = nil
         pointee.exceptionBase = _PyErr_StackItem()
         pointee.trash = TrashState()
@@ -235,7 +235,7 @@ extension UnsafeMutablePointer where Pointee == PythonState {
         pointee.currentFrame = nil
         let chunk = chunks.take()
         pointee.datastackChunk = chunk
-        let bounds = chunk.map { ChunkPool.rootBounds(of: $0) }
+        let bounds = chunk.map { DataStackChunkPool.rootBounds(of: $0) }
         pointee.datastackTop = bounds?.top
         pointee.datastackLimit = bounds?.limit
         #else
@@ -252,7 +252,7 @@ extension UnsafeMutablePointer where Pointee == PythonState {
 
     /// The greenlet's run returned: give its data stack back. Frames pushed after this (by
     /// the final switch's own calls) get fresh chunks, which `discard` frees later.
-    func finish(in ts: PyThreadStateRef, chunks: UnsafeMutablePointer<ChunkPool>) {
+    func finish(in ts: PyThreadStateRef, chunks: UnsafeMutablePointer<DataStackChunkPool>) {
         #if PY_GE_3_11
         chunks.reclaim(ts.pointee.datastack_chunk)
         ts.pointee.datastack_chunk = nil
@@ -263,7 +263,7 @@ extension UnsafeMutablePointer where Pointee == PythonState {
 
     /// Frees what a greenlet that will never run again still holds. Only for greenlets that are
     /// not running: their data stack is not in use by the thread state.
-    func discard(chunks: UnsafeMutablePointer<ChunkPool>?) {
+    func discard(chunks: UnsafeMutablePointer<DataStackChunkPool>?) {
         release(pointee.context)
         pointee.context = nil
         release(pointee.exceptionBase.exc_value)
@@ -283,7 +283,7 @@ extension UnsafeMutablePointer where Pointee == PythonState {
         pointee.stackPointer = nil
         #endif
         #if PY_GE_3_11
-        ChunkPool.free(pointee.datastackChunk, into: chunks)
+        DataStackChunkPool.free(pointee.datastackChunk, into: chunks)
         pointee.datastackChunk = nil
         pointee.datastackTop = nil
         pointee.datastackLimit = nil

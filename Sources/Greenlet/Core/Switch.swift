@@ -29,7 +29,7 @@ enum Switch {
             }
             guard let parent = state.pointee.parent else {
                 carried.drop()
-                raise(Globals.error, "cannot switch to a garbage collected greenlet")
+                setError(ModuleGlobals.error, "cannot switch to a garbage collected greenlet")
                 return SwitchArgs()
             }
             next = parent
@@ -41,17 +41,17 @@ enum Switch {
         let state = target.state
         if let main = state.pointee.main, main == thread.pointee.main { return true }  // fast path
         guard let main = state.lineageMain else {
-            raise(Globals.error, "cannot switch to a garbage collected greenlet")
+            setError(ModuleGlobals.error, "cannot switch to a garbage collected greenlet")
             return false
         }
         if main.state.thread == nil {
-            raise(Globals.error, "cannot switch to a different thread (which happens to have exited)")
+            setError(ModuleGlobals.error, "cannot switch to a different thread (which happens to have exited)")
             return false
         }
         if main != thread.pointee.main {
-            _ = withVaList([thread.pointee.main.object, main.object]) {
-                PyErr_FormatV(Globals.error, cString("Cannot switch to a different thread\n\tCurrent:  %R\n\tExpected: %R"), $0)
-            }
+            setError(
+                ModuleGlobals.error, format: "Cannot switch to a different thread\n\tCurrent:  %R\n\tExpected: %R",
+                thread.pointee.main.object, main.object)
             return false
         }
         return true
@@ -68,7 +68,7 @@ enum Switch {
         }
         if target.state.pointee.forceSwitchError {
             carried.drop()
-            raise(PyExc_SystemError, "Failed to switch stacks into a running greenlet.")
+            setError(PyExc_SystemError, "Failed to switch stacks into a running greenlet.")
             return SwitchArgs()
         }
         if target.state.pointee.forceStackSwitchError {
@@ -78,7 +78,7 @@ enum Switch {
         thread.launch(SwitchInFlight(target: target, pyThreadState: ts, carried: carried))
         let currentState = current.state
         currentState.python.capture(from: ts, cStack: thread.pointee.cStack)
-        let outcome = StackEngine.resume(target.state.stackSlice, on: thread.engine)
+        let outcome = StackEngine.resume(target.state.stackSlice, on: thread.switchContextPointer)
         if outcome == .outOfMemory {
             return switchFailed(thread, restoring: currentState)
         }
@@ -93,7 +93,7 @@ enum Switch {
         // `run` may be a property or a method of a subclass: arbitrary Python code, which must
         // neither lose a pending exception (from throw) nor leave this switch in a bad spot.
         let pending = carried.carriesException ? PendingException.take() : nil
-        guard let run = PyObject_GetAttr(target.object, Globals.strRun) else {
+        guard let run = PyObject_GetAttr(target.object, ModuleGlobals.strRun) else {
             pending?.drop()
             carried.drop()
             return SwitchArgs()
@@ -115,7 +115,7 @@ enum Switch {
         if state.pointee.forceSwitchError {
             run.decref()
             carried.drop()
-            raise(PyExc_SystemError, "Failed to switch stacks into a greenlet for the first time.")
+            setError(PyExc_SystemError, "Failed to switch stacks into a greenlet for the first time.")
             return SwitchArgs()
         }
         let ts = currentThreadState()
@@ -126,7 +126,7 @@ enum Switch {
         state.pointee.main = thread.pointee.main.object.newReference().asGreenlet
         thread.launch(SwitchInFlight(target: target, pyThreadState: ts, carried: carried, startingRun: run))
         let outcome = StackEngine.start(
-            state.stackSlice, on: thread.engine, entry: greenletEntry,
+            state.stackSlice, on: thread.switchContextPointer, entry: greenletEntry,
             context: UnsafeMutableRawPointer(target))
         if outcome == .outOfMemory {
             // Back to never started, keeping a context given through gr_context.
@@ -163,12 +163,12 @@ enum Switch {
         thread.pointee.current = me.object.newReference().asGreenlet
         if origin != me {
             assert(flight.pyThreadState != nil, "a switch between greenlets carries the thread state")
-            assert(thread.pointee.stacks.current == me.state.stackSlice, "the engine runs another slice")
+            assert(thread.pointee.switchContext.current == me.state.stackSlice, "the engine runs another slice")
             me.state.python.install(into: flight.pyThreadState.unsafelyUnwrapped, after: origin.state.python)
         }
         var carried = flight.carried
         if let trace = thread.pointee.trace {
-            if !Tracer.call(trace, carried.carriesException ? Globals.eventThrow! : Globals.eventSwitch!,
+            if !Tracer.call(trace, carried.carriesException ? ModuleGlobals.eventThrow! : ModuleGlobals.eventSwitch!,
                             origin: origin, target: me, thread: thread) {
                 carried.drop()
                 carried = SwitchArgs()
@@ -183,7 +183,7 @@ enum Switch {
     static func finish(_ me: GreenletRef, result: PyRef?, on thread: UnsafeMutablePointer<ThreadState>) -> Never {
         let state = me.state
         state.python.finish(in: currentThreadState(), chunks: thread.chunks)
-        StackEngine.finishCurrent(on: thread.engine)
+        StackEngine.finishCurrent(on: thread.switchContextPointer)
         var value = result
         var parent = state.pointee.parent
         // The parents stay alive without references of our own: this greenlet holds its
@@ -234,5 +234,5 @@ private func greenletEntry(_ context: UnsafeMutableRawPointer?) {
     } else {
         run.decref()
     }
-    Switch.finish(me, result: Exit.valueOfExit(result), on: thread)
+    Switch.finish(me, result: Exit.parentValue(ofRunResult: result), on: thread)
 }

@@ -31,7 +31,7 @@ struct SwitchArgs {
     func result() -> PyRef? {
         if let single { return single }
         guard !carriesException else { return nil }
-        let positional = args ?? Globals.emptyTuple!.newReference()
+        let positional = args ?? ModuleGlobals.emptyTuple!.newReference()
         if let kwargs {
             if PyDict_Size(kwargs) == 0 {
                 kwargs.decref()
@@ -59,7 +59,7 @@ struct SwitchArgs {
             if let tuple { gl_tuple_set(tuple, 0, single) } else { single.decref() }
             return (tuple, nil)
         }
-        return (args ?? Globals.emptyTuple!.newReference(), kwargs)
+        return (args ?? ModuleGlobals.emptyTuple!.newReference(), kwargs)
     }
 }
 

@@ -8,9 +8,23 @@ import CPythonShim
 enum ThreadExit {
     nonisolated(unsafe) static var lock: PyThread_type_lock? = nil
     nonisolated(unsafe) static var queue: [UnsafeMutablePointer<ThreadState>] = []
-    /// Clocks spent recovering stranded main greenlets (see `recoverStrandedReference`), or
-    /// -1 while that recovery is turned off (`enable_optional_cleanup`).
-    static let optionalCleanupClocks = SharedCounter()
+    /// The recovery of stranded main greenlets (see `recoverStrandedReference`).
+    static let optionalCleanup = OptionalCleanup()
+
+    /// Whether the optional recovery runs, and the clocks it has spent since it was last
+    /// turned on (`enable_optional_cleanup`, `get_clocks_used_doing_optional_cleanup`).
+    struct OptionalCleanup {
+        private let enabled = SharedCounter(1)
+        let clocks = SharedCounter()
+
+        var isEnabled: Bool { enabled.value != 0 }
+
+        /// Turning it on again after it was off starts the clock count afresh.
+        func setEnabled(_ on: Bool) {
+            if on && !isEnabled { clocks.store(0) }
+            enabled.store(on ? 1 : 0)
+        }
+    }
 
     static func install() -> Bool {
         lock = PyThread_allocate_lock()
@@ -27,7 +41,7 @@ enum ThreadExit {
     }
 
     /// Thread states waiting for destruction (`get_pending_cleanup_count`).
-    static var pending: Int { withLock { queue.count } }
+    static var pendingCleanupCount: Int { withLock { queue.count } }
 
     /// The exit hook: no GIL and no thread state here, so it writes only what is safe so:
     /// the main greenlet's link to this state (atomic), and the queue (under the lock).
@@ -77,7 +91,7 @@ enum ThreadExit {
         let trace = state.pointee.trace
         state.pointee.trace = nil
         let kills = state.pointer(to: \.pendingKills)!.takeAll()
-        ChunkPool.drain(state.chunks)
+        DataStackChunkPool.drain(state.chunks)
         state.land().drop()
         state.deinitialize(count: 1)
         state.deallocate()
@@ -97,7 +111,7 @@ enum ThreadExit {
     /// and the main greenlet would leak. If the collector knows of no referrer at all, drop
     /// it. This costs a heap walk, so it can be turned off (`enable_optional_cleanup`).
     private static func recoverStrandedReference(to main: GreenletRef) {
-        guard optionalCleanupClocks.value != -1, !interpreterIsFinalizing() else { return }
+        guard optionalCleanup.isEnabled, !interpreterIsFinalizing() else { return }
         let began = clock()
         let pending = PendingException.take()
         if let gc = PyImport_ImportModule("gc") {
@@ -111,6 +125,6 @@ enum ThreadExit {
         }
         PyErr_Clear()
         pending.restore()
-        optionalCleanupClocks.add(Int(clock() - began))
+        optionalCleanup.clocks.add(Int(clock() - began))
     }
 }

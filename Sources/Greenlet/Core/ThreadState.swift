@@ -7,8 +7,8 @@ import StackEngine
 /// Created on first use in a thread, at a fixed heap address that the register switch gets as
 /// its context; found again through a C thread-local.
 struct ThreadState {
-    /// The engine's view: which slice runs (handed to the engine as `engine`).
-    var stacks: StackThread
+    /// The engine's view: which slice runs (handed to the engine as `switchContextPointer`).
+    var switchContext: SwitchContext
     /// The thread's main greenlet (owned).
     var main: GreenletRef
     /// The running greenlet (owned: it may have no other reference).
@@ -17,7 +17,7 @@ struct ThreadState {
     var inFlight: SwitchInFlight
     /// The greenlet trace function (owned), or nil.
     var trace: PyRef?
-    var chunks: ChunkPool
+    var chunks: DataStackChunkPool
     /// Greenlets of this thread whose last reference went away in another thread, or too
     /// deep in nested kills; they are killed here, later.
     var pendingKills: KillQueue
@@ -38,7 +38,7 @@ struct ThreadState {
     /// the interpreter finalizes.
     static func currentGreenlet() -> GreenletRef? {
         if interpreterIsFinalizing() {
-            raise(PyExc_RuntimeError, "greenlet is being finalized")
+            setError(PyExc_RuntimeError, "greenlet is being finalized")
             return nil
         }
         let thread = current()
@@ -47,13 +47,13 @@ struct ThreadState {
     }
 
     /// The thread's state if it has one already; never creates it.
-    static var existing: UnsafeMutablePointer<ThreadState>? {
+    static var currentIfCreated: UnsafeMutablePointer<ThreadState>? {
         greenlet_thread_state_get()?.assumingMemoryBound(to: ThreadState.self)
     }
 
     @inline(never)
     private static func create() -> UnsafeMutablePointer<ThreadState> {
-        guard let object = GreenletTypeRef.pointee.tp_alloc(GreenletTypeRef, 0) else {
+        guard let object = greenletType.pointee.tp_alloc(greenletType, 0) else {
             Py_FatalError(cString("greenlet: cannot allocate the main greenlet"))
         }
         let main = object.asGreenlet
@@ -61,8 +61,8 @@ struct ThreadState {
         let state = UnsafeMutablePointer<ThreadState>.allocate(capacity: 1)
         let mainSlice = mainState.stackSlice
         state.initialize(to: ThreadState(
-            stacks: StackThread(main: mainSlice), main: main, current: main.object.newReference().asGreenlet,
-            inFlight: SwitchInFlight(), trace: nil, chunks: ChunkPool(), pendingKills: KillQueue(),
+            switchContext: SwitchContext(main: mainSlice), main: main, current: main.object.newReference().asGreenlet,
+            inFlight: SwitchInFlight(), trace: nil, chunks: DataStackChunkPool(), pendingKills: KillQueue(),
             cStack: .ofRunningThread(), drainingKillsIn: nil))
         mainState.thread = state
         greenlet_thread_state_set(UnsafeMutableRawPointer(state))
@@ -72,9 +72,9 @@ struct ThreadState {
 
 extension UnsafeMutablePointer where Pointee == ThreadState {
     /// The engine context handed to the register switch.
-    @inline(__always) var engine: UnsafeMutablePointer<StackThread> { pointer(to: \.stacks)! }
+    @inline(__always) var switchContextPointer: UnsafeMutablePointer<SwitchContext> { pointer(to: \.switchContext)! }
 
-    @inline(__always) var chunks: UnsafeMutablePointer<ChunkPool> { pointer(to: \.chunks)! }
+    @inline(__always) var chunks: UnsafeMutablePointer<DataStackChunkPool> { pointer(to: \.chunks)! }
 
     /// Fills what the coming stack switch carries. Nothing may be in flight already.
     @inline(__always) func launch(_ flight: SwitchInFlight) {
@@ -138,7 +138,7 @@ extension UnsafeMutablePointer where Pointee == ThreadState {
         while let list = pointer(to: \.pendingKills)!.takeAll() {
             // The list is ours alone now, so it cannot change under the kills.
             for index in 0..<PyList_Size(list) {
-                Lifecycle.killQueued(PyList_GetItem(list, index)!.asGreenlet)
+                Kill.queued(PyList_GetItem(list, index)!.asGreenlet)
             }
             list.decref()
         }

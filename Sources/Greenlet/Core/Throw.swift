@@ -11,7 +11,7 @@ enum Throw {
         let stack = target.state.pointee.stack
         if stack.isStarted && !stack.isActive {
             // Dead: a GreenletExit becomes a plain value for the parent; others stay raised.
-            if let value = Exit.valueOfExit(nil) { carried = SwitchArgs(single: value) }
+            if let value = Exit.parentValue(ofRunResult: nil) { carried = SwitchArgs(single: value) }
         }
         return Switch.to(target, carrying: carried).result()
     }
@@ -20,7 +20,7 @@ enum Throw {
     private static func setPending(type: PyRef, value: PyRef?, traceback: PyRef?) -> Bool {
         var traceback = traceback.flatMap { $0.isNone ? nil : $0 }
         if let tb = traceback, gl_is_traceback(tb) == 0 {
-            raise(PyExc_TypeError, "throw() third argument must be a traceback object")
+            setError(PyExc_TypeError, "throw() third argument must be a traceback object")
             return false
         }
         var type: PyRef? = type.newReference()
@@ -33,7 +33,7 @@ enum Throw {
                 release(type)
                 value.decref()
                 release(traceback)
-                raise(PyExc_TypeError, "instance exception may not have a separate value")
+                setError(PyExc_TypeError, "instance exception may not have a separate value")
                 return false
             }
             release(value)
@@ -44,9 +44,7 @@ enum Throw {
             release(type)
             release(value)
             release(traceback)
-            _ = withVaList([name ?? cString("?")]) {
-                PyErr_FormatV(PyExc_TypeError, cString("exceptions must be classes, or instances, not %s"), $0)
-            }
+            setError(PyExc_TypeError, format: "exceptions must be classes, or instances, not %s", name ?? cString("?"))
             return false
         }
         PyErr_Restore(type, value, traceback)

@@ -7,10 +7,10 @@ enum Attributes {
         withCriticalSection(object!) {
             let state = object!.asGreenlet.state
             if state.pointee.isMain {
-                return raise(PyExc_AttributeError, "Main greenlets do not have a run attribute.")
+                return setError(PyExc_AttributeError, "Main greenlets do not have a run attribute.")
             }
             guard !state.pointee.stack.isStarted, let run = state.pointee.run else {
-                return raise(PyExc_AttributeError, "run")
+                return setError(PyExc_AttributeError, "run")
             }
             return run.newReference()
         }
@@ -20,11 +20,11 @@ enum Attributes {
         withCriticalSection(object!) {
             let state = object!.asGreenlet.state
             if state.pointee.isMain {
-                raise(PyExc_AttributeError, "Main greenlets do not have a run attribute.")
+                setError(PyExc_AttributeError, "Main greenlets do not have a run attribute.")
                 return -1
             }
             if state.pointee.stack.isStarted {
-                raise(PyExc_AttributeError, "run cannot be set after the start of the greenlet")
+                setError(PyExc_AttributeError, "run cannot be set after the start of the greenlet")
                 return -1
             }
             let old = state.pointee.run
@@ -53,17 +53,17 @@ enum Attributes {
     private static func replaceParent(of greenlet: GreenletRef, with value: PyRef?) -> Bool {
         let state = greenlet.state
         guard let value else {
-            raise(PyExc_AttributeError, "can't delete attribute")
+            setError(PyExc_AttributeError, "can't delete attribute")
             return false
         }
         if state.pointee.isMain {
-            raise(PyExc_AttributeError, "cannot set the parent of a main greenlet")
+            setError(PyExc_AttributeError, "cannot set the parent of a main greenlet")
             return false
         }
         guard value.isGreenlet else {
-            _ = withVaList([value.type.pointee.tp_name ?? cString("?")]) {
-                PyErr_FormatV(PyExc_TypeError, cString("GreenletChecker: Expected any type of greenlet, not %s"), $0)
-            }
+            setError(
+                PyExc_TypeError, format: "GreenletChecker: Expected any type of greenlet, not %s",
+                value.type.pointee.tp_name ?? cString("?"))
             return false
         }
         let newParent = value.asGreenlet
@@ -71,7 +71,7 @@ enum Attributes {
         var next: GreenletRef? = newParent
         while let candidate = next {
             if candidate == greenlet {
-                raise(PyExc_ValueError, "cyclic parent chain")
+                setError(PyExc_ValueError, "cyclic parent chain")
                 return false
             }
             let candidateState = candidate.state
@@ -79,11 +79,11 @@ enum Attributes {
             next = candidateState.pointee.parent
         }
         guard let mainOfNewParent else {
-            raise(PyExc_ValueError, "parent must not be garbage collected")
+            setError(PyExc_ValueError, "parent must not be garbage collected")
             return false
         }
         if state.pointee.stack.isStarted && state.pointee.main != mainOfNewParent {
-            raise(PyExc_ValueError, "parent cannot be on a different thread")
+            setError(PyExc_ValueError, "parent cannot be on a different thread")
             return false
         }
         let old = state.pointee.parent
@@ -98,7 +98,7 @@ enum Attributes {
         withCriticalSection(object!) {
             let state = object!.asGreenlet.state
             guard state.isSuspended else { return newNone() }
-            if FreeThreading.isEnabled, let owner = state.owningThread, owner != ThreadState.existing {
+            if FreeThreading.isEnabled, let owner = state.owningThread, owner != ThreadState.currentIfCreated {
                 return newNone()
             }
             return state.python.topFrameObject(currentThreadState()) ?? newNone()
@@ -112,7 +112,7 @@ enum Attributes {
     private static func contextHome(_ state: UnsafeMutablePointer<GreenletState>) -> ContextHome {
         guard state.pointee.stack.isActive, let owner = state.owningThread,
               owner.pointee.current == state.pointee.object else { return .greenlet }
-        return owner == ThreadState.existing ? .threadState : .otherThread
+        return owner == ThreadState.currentIfCreated ? .threadState : .otherThread
     }
 
     static let getContext: getter = { object, _ in
@@ -123,7 +123,7 @@ enum Attributes {
             case .threadState: context = currentThreadState().pointee.context
             case .greenlet: context = state.pointee.python.context
             case .otherThread:
-                return raise(PyExc_ValueError, "cannot get context of a greenlet that is running in a different thread")
+                return setError(PyExc_ValueError, "cannot get context of a greenlet that is running in a different thread")
             }
             return context?.newReference() ?? newNone()
         }
@@ -133,12 +133,12 @@ enum Attributes {
         withCriticalSection(object!) {
             let state = object!.asGreenlet.state
             guard let value else {
-                raise(PyExc_AttributeError, "can't delete context attribute")
+                setError(PyExc_AttributeError, "can't delete context attribute")
                 return -1
             }
             let context: PyRef? = value.isNone ? nil : value
             if let context, gl_is_context(context) == 0 {
-                raise(PyExc_TypeError, "greenlet context must be a contextvars.Context or None")
+                setError(PyExc_TypeError, "greenlet context must be a contextvars.Context or None")
                 return -1
             }
             switch contextHome(state) {
@@ -153,7 +153,7 @@ enum Attributes {
                 state.pointee.python.context = context?.newReference()
                 release(old)
             case .otherThread:
-                raise(PyExc_ValueError, "cannot set context of a greenlet that is running in a different thread")
+                setError(PyExc_ValueError, "cannot set context of a greenlet that is running in a different thread")
                 return -1
             }
             return 0
@@ -182,11 +182,11 @@ enum Attributes {
         withCriticalSection(object!) {
             let greenlet = object!.asGreenlet
             guard let value else {
-                raise(PyExc_TypeError, "__dict__ may not be deleted")
+                setError(PyExc_TypeError, "__dict__ may not be deleted")
                 return -1
             }
             guard gl_is_dict(value) != 0 else {
-                raise(PyExc_TypeError, "__dict__ must be a dictionary")
+                setError(PyExc_TypeError, "__dict__ must be a dictionary")
                 return -1
             }
             let old = greenlet.pointee.dict

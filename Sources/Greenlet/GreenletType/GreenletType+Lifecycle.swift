@@ -6,7 +6,7 @@ enum Lifecycle {
     /// `tp_new`: a greenlet that has not started, whose parent is the current greenlet.
     static let new: newfunc = { type, _, _ in
         // object's own tp_new: it refuses abstract classes.
-        guard let type, let object = PyBaseObject_Type.tp_new(type, Globals.emptyTuple, nil) else { return nil }
+        guard let type, let object = PyBaseObject_Type.tp_new(type, ModuleGlobals.emptyTuple, nil) else { return nil }
         let greenlet = object.asGreenlet
         let state = GreenletState.attach(to: greenlet, isMain: false)
         let thread = ThreadState.current()
@@ -28,7 +28,7 @@ enum Lifecycle {
         if greenlet.pointee.weakreflist != nil { PyObject_ClearWeakRefs(object) }
         clearReferences(greenlet)
         let pool = state.pointee.main.flatMap { main in
-            main.state.thread == ThreadState.existing ? ThreadState.existing?.chunks : nil
+            main.state.thread == ThreadState.currentIfCreated ? ThreadState.currentIfCreated?.chunks : nil
         }
         state.python.discard(chunks: pool)
         state.pointee.stack.releaseCopy()
@@ -60,8 +60,8 @@ enum Lifecycle {
         let state = greenlet.state
         gl_set_refcnt(object, 1)  // alive again while it runs
         let pending = PendingException.take()
-        let here = ThreadState.existing
-        end(greenlet)
+        let here = ThreadState.currentIfCreated
+        Kill.end(greenlet)
         if gl_refcnt(object) == 1 && state.pointee.stack.isActive && state.owningThread == here && here != nil {
             // It caught GreenletExit and switched away: it cannot be killed. Keep it, say so.
             object.incref()
@@ -95,73 +95,8 @@ enum Lifecycle {
         // other finalizers may still switch into it.
         if interpreterIsFinalizing() { return }
         let pending = PendingException.take()
-        end(object.asGreenlet)
+        Kill.end(object.asGreenlet)
         pending.restore()
-    }
-
-    /// Kills a greenlet that was queued for this thread (by a kill nested too deep, or by
-    /// another thread), if it is still suspended. The queue's reference keeps it alive; it may
-    /// still be referenced elsewhere (a finalizer queued it from a cycle), so it is ended here
-    /// rather than by dropping that reference. Any pending exception is kept aside.
-    static func killQueued(_ greenlet: GreenletRef) {
-        let state = greenlet.state
-        guard state.pointee.stack.isActive, !state.pointee.isMain, state.isSuspended else { return }
-        let pending = PendingException.take()
-        end(greenlet)
-        pending.restore()
-    }
-
-    /// Ends a suspended greenlet that is alive (a reference is held for the while): throws
-    /// `GreenletExit` into it in its own thread, queues that for its thread if it is another
-    /// one, or, if it can never run again, forgets its stack. No exception may be set.
-    private static func end(_ greenlet: GreenletRef) {
-        let object = greenlet.object
-        let state = greenlet.state
-        let here = ThreadState.existing
-        if interpreterIsFinalizing() {
-            // The interpreter is being torn down: running the greenlet's Python code now
-            // could touch what is already gone. It dies without running.
-            state.pointee.stack.finish()
-        } else if let here, let owner = state.owningThread, owner == here, !here.canKillNow {
-            // Nested too deep, or the running greenlet is finishing: later (the queue keeps
-            // it alive).
-            here.deferKill(greenlet)
-        } else if let here, let owner = state.owningThread, owner == here {
-            // Control comes back here when it ends: make the killer its parent for the while.
-            let killer = here.pointee.current
-            let parent = state.pointee.parent
-            state.pointee.parent = killer.object.newReference().asGreenlet
-            killer.state.pointee.nestedKills += 1
-            raise(Globals.greenletExit, "Killing the greenlet because all references have vanished.")
-            let outcome = Switch.to(greenlet, carrying: SwitchArgs())
-            if outcome.carriesException {
-                PyErr_WriteUnraisable(object)
-            } else {
-                outcome.drop()
-            }
-            release(state.pointee.parent?.object)
-            state.pointee.parent = parent
-            // This code runs in the killer again, which the thread holds as its current.
-            killer.state.pointee.nestedKills -= 1
-            // The outermost kill works off what nested ones queued.
-            if killer.state.pointee.nestedKills == 0 { here.runPendingKills() }
-        } else {
-            // Only its own thread can run it: queue it there (the queue holds a reference),
-            // or, if that thread is gone, it can never run again: forget its stack.
-            switch KillQueue.enqueue(greenlet) {
-            case .queued: break
-            case .failed: object.incref()  // leak it rather than free a live stack
-            case .threadExited: forgetOrphan(state)
-            }
-        }
-    }
-
-    /// A suspended greenlet whose thread has exited can never run again: releases what its
-    /// frames hold (where CPython lets us) and marks it finished.
-    static func forgetOrphan(_ state: UnsafeMutablePointer<GreenletState>) {
-        state.python.clearOrphanedFrames()
-        state.dropRunningCall()
-        if state.pointee.stack.isActive { state.pointee.stack.finish() }
     }
 
     /// `tp_traverse`: what a greenlet keeps alive.
@@ -198,7 +133,7 @@ enum Lifecycle {
         release(context)
         // Frames that can never run again hold the rest of the cycle.
         if !state.pointee.isMain && state.pointee.stack.isActive && state.ranInDeadThread {
-            forgetOrphan(state)
+            Kill.forgetOrphan(state)
         }
         return 0
     }

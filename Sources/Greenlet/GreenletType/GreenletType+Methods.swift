@@ -33,7 +33,7 @@ enum Methods {
 
     /// `g.throw(typ=GreenletExit, val=None, tb=None)`.
     static let throwMethod: PyCFunction = { object, args in
-        var type: PyRef? = Globals.greenletExit
+        var type: PyRef? = ModuleGlobals.greenletExit
         var value: PyRef? = nil
         var traceback: PyRef? = nil
         let count = gl_tuple_size(args!)
@@ -53,10 +53,7 @@ enum Methods {
 
     /// Greenlets hold a live C stack: they cannot be pickled or copied.
     static let getState: PyCFunction = { object, _ in
-        _ = withVaList([object!.type.pointee.tp_name ?? cString("?")]) {
-            PyErr_FormatV(PyExc_TypeError, cString("cannot serialize '%s' object"), $0)
-        }
-        return nil
+        return setError(PyExc_TypeError, format: "cannot serialize '%s' object", object!.type.pointee.tp_name ?? cString("?"))
     }
 
     /// `greenlet.__init__(self, run=None, parent=None)`. Up to two positional arguments are

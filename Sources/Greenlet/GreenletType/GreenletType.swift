@@ -2,9 +2,9 @@ import CPythonShim
 
 /// Fills in the static `greenlet.greenlet` type. Its object head lives in C (see shim.c);
 /// its tables are allocated once and live as long as the process.
-enum GreenletTypeSetup {
+enum GreenletType {
     static func prepare() -> Bool {
-        let type = GreenletTypeRef
+        let type = greenletType
         type.pointee.tp_name = cString("greenlet.greenlet")
         type.pointee.tp_doc = cString("""
             greenlet(run=None, parent=None) -> greenlet

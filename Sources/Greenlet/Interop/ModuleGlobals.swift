@@ -2,7 +2,7 @@ import CPythonShim
 
 /// Objects the module creates once at import and keeps for the life of the process.
 /// Plain globals with constant initial values, so reading them needs no lazy-init check.
-enum Globals {
+enum ModuleGlobals {
     nonisolated(unsafe) static var greenletExit: PyRef? = nil
     nonisolated(unsafe) static var error: PyRef? = nil
     nonisolated(unsafe) static var emptyTuple: PyRef? = nil

@@ -8,7 +8,7 @@ typealias GreenletRef = UnsafeMutablePointer<GreenletObject>
 extension UnsafeMutablePointer where Pointee == PyObject {
     @inline(__always) var asGreenlet: GreenletRef { UnsafeMutableRawPointer(self).assumingMemoryBound(to: GreenletObject.self) }
     @inline(__always) var type: UnsafeMutablePointer<PyTypeObject> { gl_type(self) }
-    @inline(__always) var isGreenlet: Bool { gl_type(self) == GreenletTypeRef || gl_type_check(self, GreenletTypeRef) != 0 }
+    @inline(__always) var isGreenlet: Bool { gl_type(self) == greenletType || gl_type_check(self, greenletType) != 0 }
     @inline(__always) var isNone: Bool { self == gl_none() }
     @inline(__always) func incref() { gl_incref(self) }
     @inline(__always) func decref() { gl_decref(self) }
@@ -45,12 +45,20 @@ func staticTable<Entry>(_ entries: [Entry]) -> UnsafeMutablePointer<Entry> {
 
 /// Sets a Python exception and returns nil, the error convention of the C API.
 @discardableResult
-func raise(_ type: PyRef?, _ message: StaticString) -> PyRef? {
+func setError(_ type: PyRef?, _ message: StaticString) -> PyRef? {
     PyErr_SetString(type, cString(message))
     return nil
 }
 
-var GreenletTypeRef: UnsafeMutablePointer<PyTypeObject> {
+/// Sets a Python exception with a `PyUnicode_FromFormat` message and returns nil. The
+/// arguments must match the format's conversions (`%s`: a C string, `%R`: an object).
+@discardableResult
+func setError(_ type: PyRef?, format: StaticString, _ arguments: CVarArg...) -> PyRef? {
+    _ = withVaList(arguments) { PyErr_FormatV(type, cString(format), $0) }
+    return nil
+}
+
+var greenletType: UnsafeMutablePointer<PyTypeObject> {
     @inline(__always) get { gl_greenlet_type() }
 }
 

@@ -6,9 +6,9 @@ enum CAPI {
     static func makeCapsule() -> PyRef? {
         let slots = UnsafeMutablePointer<UnsafeMutableRawPointer?>.allocate(capacity: Int(PyGreenlet_API_pointers))
         func fill(_ slot: Int32, _ pointer: UnsafeMutableRawPointer?) { slots[Int(slot)] = pointer }
-        fill(PyGreenlet_Type_NUM, UnsafeMutableRawPointer(GreenletTypeRef))
-        fill(PyExc_GreenletError_NUM, UnsafeMutableRawPointer(Globals.error))
-        fill(PyExc_GreenletExit_NUM, UnsafeMutableRawPointer(Globals.greenletExit))
+        fill(PyGreenlet_Type_NUM, UnsafeMutableRawPointer(greenletType))
+        fill(PyExc_GreenletError_NUM, UnsafeMutableRawPointer(ModuleGlobals.error))
+        fill(PyExc_GreenletExit_NUM, UnsafeMutableRawPointer(ModuleGlobals.greenletExit))
         fill(PyGreenlet_New_NUM, unsafeBitCast(new, to: UnsafeMutableRawPointer.self))
         fill(PyGreenlet_GetCurrent_NUM, unsafeBitCast(getCurrent, to: UnsafeMutableRawPointer.self))
         fill(PyGreenlet_Throw_NUM, unsafeBitCast(throwInto, to: UnsafeMutableRawPointer.self))
@@ -31,12 +31,12 @@ enum CAPI {
     }
 
     static let new: @convention(c) (PyRef?, GreenletRef?) -> GreenletRef? = { run, parent in
-        let type = GreenletTypeRef
-        guard let object = Lifecycle.new(type, Globals.emptyTuple, nil) else { return nil }
+        let type = greenletType
+        guard let object = Lifecycle.new(type, ModuleGlobals.emptyTuple, nil) else { return nil }
         guard let kwargs = PyDict_New() else { object.decref(); return nil }
         if let run { PyDict_SetItemString(kwargs, "run", run) }
         if let parent { PyDict_SetItemString(kwargs, "parent", parent.object) }
-        let status = Methods.initialize(object, Globals.emptyTuple, kwargs)
+        let status = Methods.initialize(object, ModuleGlobals.emptyTuple, kwargs)
         kwargs.decref()
         if status != 0 { object.decref(); return nil }
         return object.asGreenlet
@@ -48,14 +48,14 @@ enum CAPI {
 
     static let throwInto: @convention(c) (GreenletRef?, PyRef?, PyRef?, PyRef?) -> PyRef? = { greenlet, type, value, traceback in
         guard let greenlet = checked(greenlet) else { return nil }
-        guard let type else { return raise(PyExc_TypeError, "exceptions must be classes, or instances, not NULL") }
+        guard let type else { return setError(PyExc_TypeError, "exceptions must be classes, or instances, not NULL") }
         return Throw.into(greenlet, type: type, value: value, traceback: traceback)
     }
 
     static let switchTo: @convention(c) (GreenletRef?, PyRef?, PyRef?) -> PyRef? = { greenlet, args, kwargs in
         guard let greenlet = checked(greenlet) else { return nil }
         let dict = kwargs.flatMap { gl_is_dict($0) != 0 ? $0.newReference() : nil }
-        let tuple = (args ?? Globals.emptyTuple!).newReference()
+        let tuple = (args ?? ModuleGlobals.emptyTuple!).newReference()
         return Switch.to(greenlet, carrying: SwitchArgs(args: tuple, kwargs: dict)).result()
     }
 

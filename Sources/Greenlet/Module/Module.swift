@@ -7,7 +7,7 @@ public func PyInit__greenlet() -> UnsafeMutablePointer<PyObject>? {
     // Stack copies come from Python's allocator, where tracemalloc can see them.
     StackMemory.allocate = { PyMem_Malloc($0) }
     StackMemory.free = { PyMem_Free($0) }
-    guard Globals.initialize(), GreenletTypeSetup.prepare(), TestSupport.prepareUnswitchableType(),
+    guard ModuleGlobals.initialize(), GreenletType.prepare(), TestSupport.prepareUnswitchableType(),
           ThreadExit.install() else { return nil }
     let definition: UnsafeMutablePointer<PyModuleDef> = gl_module_def()
     definition.pointee.m_name = cString("greenlet._greenlet")
@@ -40,10 +40,10 @@ public func PyInit__greenlet() -> UnsafeMutablePointer<PyObject>? {
 private func populate(_ module: PyRef, capsule: PyRef?) -> Bool {
     // A switch touches only its own thread's state: importing greenlet leaves the GIL off.
     guard gl_module_declare_no_gil(module) == 0, let capsule else { return false }
-    let type = UnsafeMutableRawPointer(GreenletTypeRef).assumingMemoryBound(to: PyObject.self)
+    let type = UnsafeMutableRawPointer(greenletType).assumingMemoryBound(to: PyObject.self)
     let unswitchable = UnsafeMutableRawPointer(gl_unswitchable_type()).assumingMemoryBound(to: PyObject.self)
     let entries: [(StaticString, PyRef?)] = [
-        ("greenlet", type), ("GreenletExit", Globals.greenletExit), ("error", Globals.error),
+        ("greenlet", type), ("GreenletExit", ModuleGlobals.greenletExit), ("error", ModuleGlobals.error),
         ("_C_API", capsule), ("UnswitchableGreenlet", unswitchable),
         ("GREENLET_USE_GC", gl_true()), ("GREENLET_USE_TRACING", gl_true()),
         ("GREENLET_USE_CONTEXT_VARS", gl_true()), ("GREENLET_USE_STANDARD_THREADING", gl_true()),
@@ -53,15 +53,15 @@ private func populate(_ module: PyRef, capsule: PyRef?) -> Bool {
     }
     guard PyModule_AddIntConstant(module, "CLOCKS_PER_SEC", Int(CLOCKS_PER_SEC)) == 0 else { return false }
     // Frameworks read these as attributes of the type itself (eventlet does).
-    guard let typeDict = GreenletTypeRef.pointee.tp_dict else { return false }
+    guard let typeDict = greenletType.pointee.tp_dict else { return false }
     for name in ["getcurrent", "settrace", "gettrace"] {
         guard let function = PyObject_GetAttrString(module, name) else { return false }
         defer { function.decref() }
         guard PyDict_SetItemString(typeDict, name, function) == 0 else { return false }
     }
-    guard PyDict_SetItemString(typeDict, "GreenletExit", Globals.greenletExit!) == 0,
-          PyDict_SetItemString(typeDict, "error", Globals.error!) == 0 else { return false }
-    PyType_Modified(GreenletTypeRef)
+    guard PyDict_SetItemString(typeDict, "GreenletExit", ModuleGlobals.greenletExit!) == 0,
+          PyDict_SetItemString(typeDict, "error", ModuleGlobals.error!) == 0 else { return false }
+    PyType_Modified(greenletType)
     return true
 }
 

@@ -26,7 +26,7 @@ enum TestSupport {
                             ml_flags: METH_NOARGS, ml_doc: cString("Return the 'trash can' nesting level. Testing only.\n"))]
     }
 
-    static let pendingCleanupCount: PyCFunction = { _, _ in PyLong_FromSsize_t(ThreadExit.pending) }
+    static let pendingCleanupCount: PyCFunction = { _, _ in PyLong_FromSsize_t(ThreadExit.pendingCleanupCount) }
     static let totalMainGreenlets: PyCFunction = { _, _ in PyLong_FromSsize_t(GreenletState.liveMainGreenlets.value) }
 
     static let setThreadLocal: PyCFunction = { _, args in
@@ -39,17 +39,13 @@ enum TestSupport {
     static let enableOptionalCleanup: PyCFunction = { _, flag in
         let enabled = PyObject_IsTrue(flag)
         if enabled < 0 { return nil }
-        if enabled == 0 {
-            ThreadExit.optionalCleanupClocks.store(-1)
-        } else if ThreadExit.optionalCleanupClocks.value == -1 {
-            ThreadExit.optionalCleanupClocks.store(0)
-        }
+        ThreadExit.optionalCleanup.setEnabled(enabled != 0)
         return newNone()
     }
 
     static let clocksUsed: PyCFunction = { _, _ in
-        let clocks = ThreadExit.optionalCleanupClocks.value
-        return clocks == -1 ? newNone() : PyLong_FromSsize_t(clocks)
+        let cleanup = ThreadExit.optionalCleanup
+        return cleanup.isEnabled ? PyLong_FromSsize_t(cleanup.clocks.value) : newNone()
     }
 
     static let trashNesting: PyCFunction = { _, _ in
@@ -63,10 +59,10 @@ enum TestSupport {
         type.pointee.tp_name = cString("greenlet._greenlet.UnswitchableGreenlet")
         type.pointee.tp_basicsize = MemoryLayout<GreenletObject>.size
         type.pointee.tp_flags = GL_TPFLAGS_GREENLET
-        type.pointee.tp_base = GreenletTypeRef
+        type.pointee.tp_base = greenletType
         type.pointee.tp_traverse = Lifecycle.traverse
         type.pointee.tp_clear = Lifecycle.clear
-        GreenletTypeSetup.installCollectorSlots(type)
+        GreenletType.installCollectorSlots(type)
         type.pointee.tp_getset = staticTable([
             PyGetSetDef(name: cString("force_switch_error"), get: getForceSwitchError,
                         set: setForceSwitchError, doc: nil, closure: nil),
@@ -96,7 +92,7 @@ enum TestSupport {
 
     private static func truth(_ value: PyRef?) -> Bool? {
         guard let value else {
-            raise(PyExc_AttributeError, "can't delete attribute")
+            setError(PyExc_AttributeError, "can't delete attribute")
             return nil
         }
         let truth = PyObject_IsTrue(value)
