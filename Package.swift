@@ -1,10 +1,15 @@
-// swift-tools-version:5.9
+// swift-tools-version:5.10
 //
 // greenlet for CPython, with its core in Swift.
 //
-// The Python include directory is not known to the manifest: the build passes it with
-// `-Xcc -I<include>` (setup.py does this for the interpreter that pip runs under).
-// Release builds also pass `-Xswiftc -static-stdlib -Xswiftc -enforce-exclusivity=unchecked`.
+// Swift 5.10 is the floor: the sources use `nonisolated(unsafe)`.
+//
+// Flags live in two places, each for a reason:
+// - here, `-enforce-exclusivity=unchecked` on every Swift target: the dynamic exclusivity
+//   checks keep a thread-local list of open accesses, and a stack switch corrupts it;
+// - in `tools/swift_flags.py`, what depends on the interpreter (its include directory,
+//   `PY_GE_3_X`, free-threading) and `-static-stdlib`, so the extension needs no Swift
+//   runtime beside it. setup.py passes those for the interpreter that runs pip.
 import PackageDescription
 
 let package = Package(

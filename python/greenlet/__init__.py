@@ -31,8 +31,9 @@ from ._greenlet import gettrace, settrace
 
 # Undocumented extras that upstream also exposes at package level without
 # listing them in __all__: legacy feature flags and the provisional
-# "optional cleanup" controls. Re-export whichever the extension provides.
-# Not in __all__, but importable from here as with upstream.
+# "optional cleanup" controls. The extension always defines every one of
+# them, so they are imported unconditionally, as upstream imports them; a
+# missing name is an ImportError, like a missing core name above.
 from ._greenlet import GREENLET_USE_CONTEXT_VARS  # noqa: F401
 from ._greenlet import GREENLET_USE_GC  # noqa: F401
 from ._greenlet import GREENLET_USE_TRACING  # noqa: F401
