@@ -17,7 +17,7 @@
 #                          names the free-threaded build)
 #   GREENLET_TEST_SWIFT    set to 0 to leave out `swift test`
 #   GREENLET_TEST_INTEGRATION  set to 0 to skip installing the frameworks of
-#                          tests/requirements-integration.txt (their tests then skip)
+#                          tests/integration/requirements.txt (their tests then skip)
 #   GREENLET_SWIFT         swift executable (default: swift on PATH); also
 #                          used by setup.py
 #   GREENLET_INSTALL_PYTHONS  set to 0 to never install a missing interpreter.
@@ -88,13 +88,13 @@ extension_checksum() {
 }
 
 # The integration test frameworks to install for version X.Y[t]: all of
-# tests/requirements-integration.txt, less the lines marked "no free-threaded"
+# tests/integration/requirements.txt, less the lines marked "no free-threaded"
 # on a free-threaded build (gevent ships no wheels for one).
 integration_requirements() {
     if [[ "$1" == *t ]]; then
-        grep -v "no free-threaded" "$ROOT/tests/requirements-integration.txt"
+        grep -v "no free-threaded" "$ROOT/tests/integration/requirements.txt"
     else
-        cat "$ROOT/tests/requirements-integration.txt"
+        cat "$ROOT/tests/integration/requirements.txt"
     fi
 }
 
@@ -131,12 +131,12 @@ test_python() {
     # The frameworks the integration tests drive (gevent, eventlet, SQLAlchemy). They
     # depend on greenlet>=3.2.2, which the greenlet just installed satisfies, so pip keeps
     # it; the checksum below proves that.
-    local requirements="$ROOT/tests/requirements-integration.txt" before after
+    local requirements="$ROOT/tests/integration/requirements.txt" before after
     if [[ -f "$requirements" && "${GREENLET_TEST_INTEGRATION:-1}" != 0 ]]; then
         before="$(extension_checksum "$vpy")"
         echo "installing the integration test frameworks ..."
         if ! "$vpy" -m pip install -q -r <(integration_requirements "$ver"); then
-            note "python$ver" "FAILED (could not install tests/requirements-integration.txt)"
+            note "python$ver" "FAILED (could not install tests/integration/requirements.txt)"
             return 1
         fi
         after="$(extension_checksum "$vpy")"
@@ -148,7 +148,7 @@ test_python() {
     fi
 
     echo "running: python -m pytest tests $*"
-    "$vpy" -m pytest tests "$@"
+    GREENLET_TEST_EXPECT=this-project "$vpy" -m pytest tests "$@"
     rc=$?
     case "$rc" in
         0) note "python$ver" "PASSED" ;;

@@ -11,7 +11,7 @@ the test asserts on the exit status and those lines.  Networking is on
 127.0.0.1 with OS-chosen ports; every wait is bounded (eventlet.Timeout inside,
 a subprocess timeout outside).
 
-Needs eventlet (tests/requirements-integration.txt); skipped without it.
+Needs eventlet (tests/integration/requirements.txt); skipped without it.
 """
 import sys
 import textwrap
@@ -20,7 +20,7 @@ import pytest
 
 pytest.importorskip(
     "eventlet",
-    reason="eventlet is not installed (pip install -r tests/requirements-integration.txt)",
+    reason="eventlet is not installed (pip install -r tests/integration/requirements.txt)",
 )
 
 from _scenarios import run_scenario as _run  # noqa: E402

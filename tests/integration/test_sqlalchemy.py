@@ -9,7 +9,7 @@ path.  No monkey-patching is involved, so this runs in-process, each test in its
 own ``asyncio.run`` with its own engine (disposed at the end) on a file database
 under tmp_path.
 
-Needs SQLAlchemy 2.x and aiosqlite (tests/requirements-integration.txt);
+Needs SQLAlchemy 2.x and aiosqlite (tests/integration/requirements.txt);
 skipped without them.
 """
 import asyncio
@@ -21,11 +21,11 @@ import pytest
 sqlalchemy = pytest.importorskip(
     "sqlalchemy",
     minversion="2.0",
-    reason="SQLAlchemy 2.x is not installed (pip install -r tests/requirements-integration.txt)",
+    reason="SQLAlchemy 2.x is not installed (pip install -r tests/integration/requirements.txt)",
 )
 pytest.importorskip(
     "aiosqlite",
-    reason="aiosqlite is not installed (pip install -r tests/requirements-integration.txt)",
+    reason="aiosqlite is not installed (pip install -r tests/integration/requirements.txt)",
 )
 
 import greenlet  # noqa: E402

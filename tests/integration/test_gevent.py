@@ -10,7 +10,7 @@ patched.  Each scenario prints ``key=value`` lines; the test asserts on the exit
 status and those lines.  All networking is on 127.0.0.1 with OS-chosen ports,
 all waits are bounded (gevent.Timeout inside, a subprocess timeout outside).
 
-Needs gevent (tests/requirements-integration.txt); skipped without it.
+Needs gevent (tests/integration/requirements.txt); skipped without it.
 """
 import sys
 
@@ -18,7 +18,7 @@ import pytest
 
 pytest.importorskip(
     "gevent",
-    reason="gevent is not installed (pip install -r tests/requirements-integration.txt)",
+    reason="gevent is not installed (pip install -r tests/integration/requirements.txt)",
 )
 
 import greenlet  # noqa: E402  (after the skip: only matters when gevent is there)
