@@ -68,8 +68,11 @@ def _differs_here(item):
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if _differs_here(item):
-            reason = "upstream differs: " + item.get_closest_marker("beyond_upstream").args[0]
-            item.add_marker(pytest.mark.xfail(reason=reason, strict=True))
+            marker = item.get_closest_marker("beyond_upstream")
+            reason = "upstream differs: " + marker.args[0]
+            # A race that upstream loses only some of the time cannot be a strict xfail.
+            strict = not marker.kwargs.get("sometimes", False)
+            item.add_marker(pytest.mark.xfail(reason=reason, strict=strict))
 
 
 # -- The cleanliness check -------------------------------------------------------

@@ -107,7 +107,7 @@ def test_exception_from_child_is_not_chained_to_parents_handled_one():
     try:
         raise Alpha("parent handling this")
     except Alpha:
-        with pytest.raises(Beta) as info:
+        with pytest.raises(Beta, match=r"^from child$") as info:
             greenlet.greenlet(child).switch()
     # The child had no exception of its own in flight.
     assert info.value.__context__ is None
@@ -128,7 +128,7 @@ def test_chaining_inside_a_greenlet_uses_its_own_handled_exception():
     try:
         raise KeyError("main's")
     except KeyError:
-        with pytest.raises(Beta) as info:
+        with pytest.raises(Beta, match=r"^second$") as info:
             g.switch()
     assert type(info.value.__context__) is Alpha
     assert str(info.value.__context__) == "child's"

@@ -41,9 +41,9 @@ class TestExceptionClasses:
 
     def test_can_be_raised_and_caught_normally(self):
         """They are ordinary exception classes, usable outside switches."""
-        with pytest.raises(GreenletExit):
+        with pytest.raises(GreenletExit, match=r"^by hand$"):
             raise GreenletExit("by hand")
-        with pytest.raises(error):
+        with pytest.raises(error, match=r"^by hand$"):
             raise error("by hand")
 
 
@@ -54,7 +54,7 @@ class TestPropagation:
             raise Boom("from child")
 
         g = greenlet(body)
-        with pytest.raises(Boom, match="from child"):
+        with pytest.raises(Boom, match=r"^from child$"):
             g.switch()
         assert g.dead
 
@@ -68,7 +68,7 @@ class TestPropagation:
 
         g = greenlet(body)
         assert g.switch() == "first leg"
-        with pytest.raises(Boom, match="second leg"):
+        with pytest.raises(Boom, match=r"^second leg$"):
             g.switch()
 
     def test_exception_goes_to_parent_not_to_switcher(self):
@@ -110,7 +110,7 @@ class TestPropagation:
             raise Boom("all the way up")
 
         child = greenlet(failing, parent=middle)
-        with pytest.raises(Boom, match="all the way up"):
+        with pytest.raises(Boom, match=r"^all the way up$"):
             child.switch()
         assert middle.dead
 
@@ -139,7 +139,7 @@ class TestPropagation:
         def deepest_failure():
             raise Boom("x")
 
-        with pytest.raises(Boom) as info:
+        with pytest.raises(Boom, match=r"^x$") as info:
             greenlet(deepest_failure).switch()
         names = [entry.name for entry in info.traceback]
         assert "deepest_failure" in names
@@ -172,6 +172,6 @@ class TestPropagation:
         def body():
             raise SystemExit(3)
 
-        with pytest.raises(SystemExit) as info:
+        with pytest.raises(SystemExit, match=r"^3$") as info:
             greenlet(body).switch()
         assert info.value.code == 3

@@ -14,8 +14,6 @@ one way CPython reaches a suspended greenlet's frames:
 - the argument errors, worded as the running CPython words them.
 """
 import gc
-import os
-import subprocess
 import sys
 import textwrap
 
@@ -23,6 +21,7 @@ import pytest
 
 import greenlet
 from greenlet import getcurrent
+from _support import run_python
 from test_stress import frames_named
 
 
@@ -238,11 +237,10 @@ JIT_SCRIPT = textwrap.dedent("""
 
 @pytest.mark.skipif(sys.version_info < (3, 14), reason="the executor field is 3.14+")
 def test_switching_inside_jitted_loops():
-    env = dict(os.environ, PYTHON_JIT="1")
-    proc = subprocess.run([sys.executable, "-c", JIT_SCRIPT], env=env, capture_output=True,
-                          text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    enabled, count = proc.stdout.split()[1:]
+    lines = run_python(JIT_SCRIPT, env={"PYTHON_JIT": "1"}, timeout=300).assert_clean()
+    (line,) = lines
+    tag, enabled, count = line.split()
+    assert tag == "jit"
     assert count == "4"
     if not hasattr(sys, "_jit") or not sys._jit.is_available():
         pytest.skip("this CPython has no JIT; the loops ran in the interpreter")

@@ -15,11 +15,15 @@ It runs in a child process with a watchdog, so that a crash or a deadlock fails 
 and nothing else, and it ends by itself.
 """
 import os
-import subprocess
 import sys
 import textwrap
 
-import greenlet
+import pytest
+
+from _support import run_python
+
+# Twelve seconds of stress by default (GREENLET_STRESS_SECONDS), in a child interpreter.
+pytestmark = pytest.mark.slow
 
 SCRIPT = textwrap.dedent(r"""
     import asyncio, faulthandler, gc, os, queue, random, sys, threading, time
@@ -167,12 +171,14 @@ SCRIPT = textwrap.dedent(r"""
 """)
 
 
+@pytest.mark.beyond_upstream(
+    "upstream runs a kill that another thread queued inside an unrelated switch of the "
+    "owning thread, whose result becomes the victim's GreenletExit; whether the race hits "
+    "depends on timing (test_threads.py has the deterministic case)", sometimes=True)
 def test_parallel_threads_switching_collecting_and_handing_off():
     duration = float(os.environ.get("GREENLET_STRESS_SECONDS", "12"))
-    proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT, "20261202", str(duration), "60"],
-        capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-4000:])
-    assert proc.stdout.startswith("OK "), proc.stdout
+    child = run_python(SCRIPT, "20261202", duration, 60, timeout=120)
+    child.assert_clean()
+    assert child.out.startswith("OK "), child.detail
     if hasattr(sys, "_is_gil_enabled") and not sys._is_gil_enabled():
-        assert "no GIL" in proc.stdout
+        assert "no GIL" in child.out, child.detail

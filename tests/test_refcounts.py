@@ -30,7 +30,7 @@ def test_finishing_greenlets_do_not_leak_their_parent():
         greenlet.greenlet(lambda: 42).switch()
 
     def finish_with_error():
-        with pytest.raises(KeyError):
+        with pytest.raises(KeyError, match=r"^'missing'$"):
             greenlet.greenlet(lambda: {}["missing"]).switch()
 
     _drive(finish_with_value)
@@ -110,7 +110,7 @@ def test_run_callable_is_released_once_started():
     before = sys.getrefcount(callable_)
     g = greenlet.greenlet(callable_)
     assert sys.getrefcount(callable_) == before + 1
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match=r"^'Marker' object is not callable$"):
         g.switch()  # Marker instances are not callable: the greenlet dies at once
     assert g.dead
     assert sys.getrefcount(callable_) == before

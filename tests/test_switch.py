@@ -26,9 +26,15 @@ def test_first_switch_calls_run_with_args_and_kwargs(args, kwargs):
 
 def test_first_switch_with_signature_mismatch_raises_in_switcher():
     """A TypeError from calling run surfaces in whoever switched."""
-    g = greenlet(lambda only: only)
-    with pytest.raises(TypeError):
+    def run(only):
+        return only
+
+    g = greenlet(run)
+    with pytest.raises(TypeError) as info:
         g.switch(1, 2)
+    # CPython's own message for the bad call, naming the run callable.
+    assert str(info.value) == (
+        "%s() takes 1 positional argument but 2 were given" % run.__qualname__)
     assert g.dead
 
 
