@@ -59,16 +59,23 @@ def _free_threaded():
     return bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
 
 
+def _difference_here(item):
+    """Run against upstream, the first ``beyond_upstream`` marker of the test that applies
+    to this interpreter, or None. A test may carry several, e.g. one for the versions where
+    upstream always fails it and one, with ``sometimes=True``, where it fails by chance."""
+    if IS_THIS_PROJECT:
+        return None
+    return next((m for m in item.iter_markers("beyond_upstream") if _applies(m)), None)
+
+
 def _differs_here(item):
-    """Run against upstream, whether this test is one that upstream fails."""
-    return not IS_THIS_PROJECT and any(
-        _applies(m) for m in item.iter_markers("beyond_upstream"))
+    return _difference_here(item) is not None
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if _differs_here(item):
-            marker = item.get_closest_marker("beyond_upstream")
+        marker = _difference_here(item)
+        if marker is not None:
             reason = "upstream differs: " + marker.args[0]
             # A race that upstream loses only some of the time cannot be a strict xfail.
             strict = not marker.kwargs.get("sometimes", False)

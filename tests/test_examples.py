@@ -1,25 +1,23 @@
 """The examples are documentation; make sure they keep working and keep
 printing exactly what their readers are told to expect."""
 import os
-import subprocess
-import sys
 
 import pytest
 
+from _support import run_python
+
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
+
+# Every test here runs the examples in child interpreters.
+pytestmark = pytest.mark.slow
 
 
 def run_example(name):
-    proc = subprocess.run(
-        [sys.executable, os.path.join(EXAMPLES, name)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=dict(os.environ, PYTHONIOENCODING="utf-8"),
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stderr == ""
-    return proc.stdout
+    result = run_python(script=os.path.join(EXAMPLES, name), timeout=120,
+                        env={"PYTHONIOENCODING": "utf-8"})
+    result.assert_clean()
+    assert result.err == "", result.detail
+    return result.out
 
 
 def test_generator_example():

@@ -1,14 +1,16 @@
-"""Dropping the last reference to a suspended greenlet kills it cleanly,
-and greenlets cooperate with weak references."""
+"""Dropping the last reference to a suspended greenlet kills it cleanly.
+
+(Weak references to greenlets: see test_weakref.py.)
+"""
 import gc
-import subprocess
 import sys
-import textwrap
 import weakref
 
 import pytest
 
 from greenlet import GreenletExit, getcurrent, greenlet
+
+from _support import run_python
 
 
 def test_finally_runs_when_last_reference_dropped():
@@ -194,7 +196,7 @@ def test_run_callable_cycle_is_collected_after_death():
 def test_refusing_to_die_is_reported_on_stderr():
     """If the greenlet swallows GreenletExit and switches away again,
     upstream leaks it and prints a warning naming it."""
-    script = textwrap.dedent(
+    result = run_python(
         """
         from greenlet import GreenletExit, getcurrent, greenlet
         main = getcurrent()
@@ -210,84 +212,6 @@ def test_refusing_to_die_is_reported_on_stderr():
         print("survived")
         """
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == "survived\n"
-    assert "GreenletExit did not kill <greenlet.greenlet object at 0x" in proc.stderr
-
-
-class TestWeakref:
-    def test_weakref_to_pending_greenlet(self):
-        """Registries keep weak references to greenlets."""
-        g = greenlet(lambda: None)
-        ref = weakref.ref(g)
-        assert ref() is g
-        del g
-        assert ref() is None
-
-    def test_weakref_callback_fires(self):
-        """Callbacks let registries notice a greenlet going away."""
-        fired = []
-        g = greenlet(lambda: None)
-        ref = weakref.ref(g, fired.append)
-        del g
-        assert fired == [ref]
-
-    def test_weakref_to_suspended_greenlet_dies_after_kill(self):
-        """The weakref is cleared once the kill-and-free has happened."""
-        main = getcurrent()
-        g = greenlet(lambda: main.switch())
-        g.switch()
-        ref = weakref.ref(g)
-        assert ref() is g
-        del g
-        assert ref() is None
-
-    def test_weakref_to_current_greenlet(self):
-        """A greenlet can hand out a weak reference to itself."""
-        def body():
-            return weakref.ref(getcurrent())
-
-        g = greenlet(body)
-        ref = g.switch()
-        assert ref() is g
-        del g
-        assert ref() is None
-
-    def test_weak_value_dictionary(self):
-        """The common registry idiom built on weakrefs."""
-        registry = weakref.WeakValueDictionary()
-        g = greenlet(lambda: None)
-        registry["job"] = g
-        assert registry["job"] is g
-        del g
-        assert "job" not in registry
-
-    def test_weakref_to_main_greenlet(self):
-        """Main greenlets are weakly referenceable too."""
-        main = getcurrent()
-        while main.parent is not None:
-            main = main.parent
-        assert weakref.ref(main)() is main
-
-    def test_weakref_to_subclass_instance(self):
-        """Subclasses inherit the weakref slot."""
-        class Sub(greenlet):
-            pass
-
-        s = Sub()
-        ref = weakref.ref(s)
-        del s
-        assert ref() is None
-
-    def test_weakref_proxy(self):
-        """Proxies forward to the greenlet and fail once it is gone."""
-        g = greenlet(lambda: "via proxy")
-        proxy = weakref.proxy(g)
-        assert proxy.switch() == "via proxy"
-        assert proxy.dead
-        del g
-        with pytest.raises(ReferenceError):
-            proxy.dead
+    assert result.assert_clean() == ["survived"]
+    assert result.out == "survived\n"
+    assert "GreenletExit did not kill <greenlet.greenlet object at 0x" in result.err, result.detail

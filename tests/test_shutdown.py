@@ -4,39 +4,13 @@ Each test runs a small script in a child interpreter (the same executable,
 importing the same greenlet as this process) and checks that it exits
 normally and printed what we expect.
 """
-import os
-import subprocess
-import sys
 import textwrap
 
-import greenlet
+import pytest
 
-GREENLET_HOME = os.path.dirname(os.path.dirname(os.path.abspath(greenlet.__file__)))
+from _support import run_python
 
-
-def run_script(source, timeout=60):
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (GREENLET_HOME, env.get("PYTHONPATH")) if p)
-    env.pop("PYTHONSTARTUP", None)
-    proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(source)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        universal_newlines=True,
-        env=env,
-        timeout=timeout,
-    )
-    return proc.returncode, proc.stdout, proc.stderr
-
-
-def assert_clean(rc, out, err, expected_rc=0):
-    detail = "rc=%r\n--- stdout\n%s--- stderr\n%s" % (rc, out, err)
-    assert rc == expected_rc, detail
-    for bad in ("Fatal Python error", "Segmentation fault", "SystemError",
-                "Assertion", "core dumped"):
-        assert bad not in err, detail
-    return out.splitlines()
+pytestmark = pytest.mark.slow
 
 
 # The child scripts share this preamble: an unbuffered writer that keeps
@@ -56,16 +30,16 @@ def script(body):
 
 
 def test_greenlet_module_imported_and_used_exits_cleanly():
-    rc, out, err = run_script(script("""
+    result = run_python(script("""
         assert greenlet.greenlet(lambda: 6 * 7).switch() == 42
         say("done")
     """))
-    assert assert_clean(rc, out, err) == ["done"]
-    assert err == ""
+    assert result.assert_clean() == ["done"]
+    assert result.err == "", result.detail
 
 
 def test_suspended_greenlets_of_all_kinds_at_exit():
-    rc, out, err = run_script(script("""
+    result = run_python(script("""
         import contextvars
         import sys
 
@@ -104,11 +78,11 @@ def test_suspended_greenlets_of_all_kinds_at_exit():
         keep.append(self_ref)
         say("suspended: %d" % sum(1 for g in keep if g and not g.dead))
     """))
-    assert assert_clean(rc, out, err) == ["suspended: 5"]
+    assert result.assert_clean() == ["suspended: 5"]
 
 
 def test_many_suspended_greenlets_with_finally_blocks_at_exit():
-    rc, out, err = run_script(script("""
+    result = run_python(script("""
         def worker(i):
             try:
                 getcurrent().parent.switch(i)
@@ -122,11 +96,11 @@ def test_many_suspended_greenlets_with_finally_blocks_at_exit():
             glets.append(g)
         say("parked %d" % len(glets))
     """))
-    assert assert_clean(rc, out, err) == ["parked 200"]
+    assert result.assert_clean() == ["parked 200"]
 
 
 def test_exit_requested_from_inside_a_greenlet():
-    rc, out, err = run_script(script("""
+    result = run_python(script("""
         import sys
 
         def leave():
@@ -138,24 +112,24 @@ def test_exit_requested_from_inside_a_greenlet():
         greenlet.greenlet(leave).switch()
         say("not reached")
     """))
-    assert assert_clean(rc, out, err, expected_rc=7) == [
+    assert result.assert_clean(rc=7) == [
         "leaving from a greenlet"]
 
 
 def test_uncaught_error_in_a_greenlet_reports_normally():
-    rc, out, err = run_script(script("""
+    result = run_python(script("""
         def boom():
             raise LookupError("from the greenlet")
 
         greenlet.greenlet(boom).switch()
     """))
-    assert_clean(rc, out, err, expected_rc=1)
-    assert "LookupError: from the greenlet" in err
-    assert "in boom" in err
+    result.assert_clean(rc=1)
+    assert "LookupError: from the greenlet" in result.err, result.detail
+    assert "in boom" in result.err, result.detail
 
 
 def test_threads_with_greenlets_at_exit():
-    rc, out, err = run_script(script("""
+    result = run_python(script("""
         import threading
 
         stuck = threading.Event()
@@ -186,11 +160,11 @@ def test_threads_with_greenlets_at_exit():
         assert ready.wait(30)
         say("threads arranged: %d leftovers" % len(leftovers))
     """))
-    assert assert_clean(rc, out, err) == ["threads arranged: 5 leftovers"]
+    assert result.assert_clean() == ["threads arranged: 5 leftovers"]
 
 
 def test_non_daemon_thread_finishing_during_shutdown():
-    rc, out, err = run_script(script("""
+    result = run_python(script("""
         import threading
 
         go = threading.Event()
@@ -213,12 +187,12 @@ def test_non_daemon_thread_finishing_during_shutdown():
         go.set()
         # The interpreter waits for t before finalizing.
     """))
-    lines = assert_clean(rc, out, err)
+    lines = result.assert_clean()
     assert lines == ["main done", "worker greenlet finally", "worker done"]
 
 
 def test_atexit_handlers_can_use_greenlets():
-    rc, out, err = run_script("""
+    result = run_python("""
         import atexit, os
 
         def say(text, _write=os.write):
@@ -252,7 +226,7 @@ def test_atexit_handlers_can_use_greenlets():
         atexit.register(use_greenlets, "registered after import")
         say("main finished")
     """)
-    lines = assert_clean(rc, out, err)
+    lines = result.assert_clean()
     assert lines == [
         "main finished",
         "registered after import: current parent is None",
@@ -265,7 +239,7 @@ def test_atexit_handlers_can_use_greenlets():
 
 
 def test_atexit_handler_resumes_a_greenlet_suspended_earlier():
-    rc, out, err = run_script(script("""
+    result = run_python(script("""
         import atexit
 
         def job():
@@ -283,21 +257,38 @@ def test_atexit_handler_resumes_a_greenlet_suspended_earlier():
 
         say("main finished")
     """))
-    assert assert_clean(rc, out, err) == [
+    assert result.assert_clean() == [
         "job started", "main finished", "job resumed at exit",
         "atexit got job result"]
 
 
-def test_getcurrent_is_refused_while_finalizing_but_greenlets_still_run():
-    # An object whose __del__ runs during interpreter finalization (here:
-    # part of a reference cycle, with automatic collection turned off, so
-    # only the final collection frees it).  At that point greenlet refuses
-    # to hand out the current greenlet, but creating and running a new one
-    # still works and nothing crashes.
-    rc, out, err = run_script(script("""
+# How a probe object comes to die during interpreter finalization.
+PROBE_DEATHS = {
+    # Part of a reference cycle, with automatic collection turned off, so only
+    # the final collection frees it.
+    "final-collection": """
+        gc.disable()
+        probe = Probe()
+        probe.cycle = [probe]
+        del probe
+    """,
+    # A global that goes away when the __main__ module's namespace is torn down.
+    "main-teardown": """
+        probe = Probe()
+    """,
+}
+
+
+@pytest.mark.parametrize("death", sorted(PROBE_DEATHS))
+def test_getcurrent_is_refused_while_finalizing_but_greenlets_still_run(death):
+    # An object whose __del__ runs during interpreter finalization.  At that
+    # point greenlet refuses to hand out the current greenlet, but the trace
+    # function can still be read, creating and running a new greenlet still
+    # works, and nothing crashes.
+    result = run_python(script("""
         import gc
 
-        class LateProbe(object):
+        class Probe(object):
             def __del__(self, say=say, greenlet=greenlet):
                 try:
                     greenlet.getcurrent()
@@ -305,53 +296,25 @@ def test_getcurrent_is_refused_while_finalizing_but_greenlets_still_run():
                     say("getcurrent: RuntimeError: %s" % e)
                 else:
                     say("getcurrent: returned")
+                try:
+                    say("gettrace: %r" % (greenlet.gettrace(),))
+                except Exception as e:
+                    say("gettrace: %s" % type(e).__name__)
                 g = greenlet.greenlet(lambda: "ran")
                 say("new greenlet: %s" % g.switch())
-
-        gc.disable()
-        probe = LateProbe()
-        probe.cycle = [probe]
-        del probe
-        say("main finished")
-    """))
-    assert assert_clean(rc, out, err) == [
+    """) + textwrap.dedent(PROBE_DEATHS[death]) + """say("main finished")\n""")
+    assert result.assert_clean() == [
         "main finished",
         "getcurrent: RuntimeError: greenlet is being finalized",
+        "gettrace: None",
         "new greenlet: ran",
-    ]
-
-
-def test_module_global_finalizer_at_teardown():
-    # Same idea, for an object that goes away when the __main__ module's
-    # namespace is torn down.
-    rc, out, err = run_script(script("""
-        class GlobalProbe(object):
-            def __del__(self, say=say, greenlet=greenlet):
-                try:
-                    greenlet.getcurrent()
-                except RuntimeError as e:
-                    say("teardown getcurrent: %s" % e)
-                else:
-                    say("teardown getcurrent: returned")
-                try:
-                    say("teardown gettrace: %r" % (greenlet.gettrace(),))
-                except Exception as e:
-                    say("teardown gettrace: %s" % type(e).__name__)
-
-        probe = GlobalProbe()
-        say("main finished")
-    """))
-    assert assert_clean(rc, out, err) == [
-        "main finished",
-        "teardown getcurrent: greenlet is being finalized",
-        "teardown gettrace: None",
     ]
 
 
 def test_getcurrent_in_finalizer_before_shutdown_is_fine():
     # Finalizers that run while the program is still running are not
     # affected by the shutdown guard.
-    rc, out, err = run_script(script("""
+    result = run_python(script("""
         class EarlyProbe(object):
             def __del__(self):
                 cur = greenlet.getcurrent()
@@ -367,14 +330,14 @@ def test_getcurrent_in_finalizer_before_shutdown_is_fine():
         greenlet.greenlet(body).switch()
         say("main finished")
     """))
-    assert assert_clean(rc, out, err) == [
+    assert result.assert_clean() == [
         "early: main", "early: child", "main finished"]
 
 
 def test_greenlet_dropped_in_atexit_is_still_killed_normally():
     # atexit handlers run before finalization proper: the usual
     # GreenletExit-on-release still happens there.
-    rc, out, err = run_script(script("""
+    result = run_python(script("""
         import atexit
 
         def worker():
@@ -396,7 +359,7 @@ def test_greenlet_dropped_in_atexit_is_still_killed_normally():
 
         say("main finished")
     """))
-    assert assert_clean(rc, out, err) == [
+    assert result.assert_clean() == [
         "main finished", "atexit dropping", "GreenletExit delivered",
         "finally ran", "atexit done"]
 
@@ -405,7 +368,7 @@ def test_suspended_greenlet_freed_by_the_final_collection_is_not_resumed():
     # Once the interpreter is finalizing, a suspended greenlet whose last
     # reference disappears is simply discarded: no GreenletExit is thrown
     # into it and its finally blocks do not run.
-    rc, out, err = run_script(script("""
+    result = run_python(script("""
         import gc
 
         def worker():
@@ -423,11 +386,11 @@ def test_suspended_greenlet_freed_by_the_final_collection_is_not_resumed():
         del garbage
         say("main finished")
     """))
-    assert assert_clean(rc, out, err) == ["main finished"]
+    assert result.assert_clean() == ["main finished"]
 
 
 def test_suspended_greenlet_released_by_a_late_finalizer_is_not_resumed():
-    rc, out, err = run_script(script("""
+    result = run_python(script("""
         import gc
 
         def worker():
@@ -450,5 +413,5 @@ def test_suspended_greenlet_released_by_a_late_finalizer_is_not_resumed():
         del late
         say("main finished")
     """))
-    assert assert_clean(rc, out, err) == [
+    assert result.assert_clean() == [
         "main finished", "released during finalization"]

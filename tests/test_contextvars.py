@@ -1,4 +1,5 @@
-"""Context variables and gr_context: identity, lifecycle and threads."""
+"""Context variables and gr_context: each greenlet has its own contextvars.Context
+slot. Identity, lifecycle, errors, threads and Context.run()."""
 import contextvars
 import threading
 
@@ -7,6 +8,7 @@ import pytest
 import greenlet
 from greenlet import getcurrent
 
+colour = contextvars.ContextVar("colour", default="unset")
 request_id = contextvars.ContextVar("request_id")
 depth = contextvars.ContextVar("depth", default=0)
 
@@ -18,11 +20,87 @@ OTHER_THREAD_SET = ("cannot set context of a greenlet that is running in a "
                     "different thread")
 
 
+@pytest.fixture
+def main_colour_restored():
+    """For tests that set ``colour`` in the main context: undo that afterwards."""
+    token = colour.set("unset")
+    yield
+    colour.reset(token)
+
+
 def run_in_context(ctx, func, *args):
     """Start a greenlet for func inside *ctx* (by assignment, not run())."""
     g = greenlet.greenlet(func)
     g.gr_context = ctx
     return g, g.switch(*args)
+
+
+# ---------------------------------------------------------------------------
+# By default each greenlet has a context of its own, empty at first
+# ---------------------------------------------------------------------------
+
+def test_running_greenlet_sees_empty_context(main_colour_restored):
+    """ContextVars set by the creator are not inherited."""
+    colour.set("outer value")
+
+    def body():
+        return (getcurrent().gr_context, colour.get())
+
+    assert greenlet.greenlet(body).switch() == (None, "unset")
+
+
+def test_context_created_on_first_set_is_visible_when_suspended():
+    """The context made by a first set() is saved with the greenlet."""
+    main = getcurrent()
+
+    def painter():
+        colour.set("red")
+        main.switch()
+
+    g = greenlet.greenlet(painter)
+    g.switch()
+    ctx = g.gr_context
+    assert type(ctx) is contextvars.Context
+    assert ctx[colour] == "red"
+    g.switch()
+
+
+def test_own_context_per_greenlet_by_default():
+    """gr_context is what makes ContextVars greenlet-local: values do not leak
+    between greenlets, nor from or to the main greenlet."""
+    main = getcurrent()
+    token = request_id.set("main value")
+    try:
+        results = {}
+
+        def body(name):
+            results[name] = [request_id.get("unset")]
+            request_id.set(name)
+            main.switch()
+            results[name].append(request_id.get())
+
+        glets = {n: greenlet.greenlet(body) for n in ("x", "y", "z")}
+        for n, g in glets.items():
+            g.switch(n)
+        # While they are suspended, main still sees its own value.
+        assert request_id.get() == "main value"
+        contexts = [g.gr_context for g in glets.values()]
+        assert len({id(c) for c in contexts}) == 3
+        assert all(isinstance(c, contextvars.Context) for c in contexts)
+        for g in reversed(list(glets.values())):
+            g.switch()
+        assert results == {n: ["unset", n] for n in glets}
+        assert request_id.get() == "main value"
+    finally:
+        request_id.reset(token)
+
+
+def test_copy_of_current_context_can_be_given(main_colour_restored):
+    """The asyncio-like opt-in to inheriting the creator's values."""
+    colour.set("inherited")
+    g = greenlet.greenlet(colour.get)
+    g.gr_context = contextvars.copy_context()
+    assert g.switch() == "inherited"
 
 
 # ---------------------------------------------------------------------------
@@ -95,37 +173,13 @@ def test_main_greenlet_gr_context_is_the_current_context():
     assert ctx.run(probe) is ctx
 
 
-def test_own_context_per_greenlet_by_default():
-    main = getcurrent()
-    token = request_id.set("main value")
-    try:
-        results = {}
-
-        def body(name):
-            results[name] = [request_id.get("unset")]
-            request_id.set(name)
-            main.switch()
-            results[name].append(request_id.get())
-
-        glets = {n: greenlet.greenlet(body) for n in ("x", "y", "z")}
-        for n, g in glets.items():
-            g.switch(n)
-        contexts = [g.gr_context for g in glets.values()]
-        assert len({id(c) for c in contexts}) == 3
-        assert all(isinstance(c, contextvars.Context) for c in contexts)
-        for g in reversed(list(glets.values())):
-            g.switch()
-        assert results == {n: ["unset", n] for n in glets}
-        assert request_id.get() == "main value"
-    finally:
-        request_id.reset(token)
-
-
 # ---------------------------------------------------------------------------
 # gr_context across the lifecycle
 # ---------------------------------------------------------------------------
 
 def test_unstarted_greenlet_context_can_be_set_read_and_replaced():
+    """A new greenlet has no context at all (not a copy of ours) until it starts;
+    frameworks preload one before starting a task, and the last one assigned is used."""
     a, b = contextvars.Context(), contextvars.Context()
     b.run(request_id.set, "b")
     g = greenlet.greenlet(lambda: request_id.get("none"))
@@ -158,7 +212,16 @@ def test_replacing_context_of_suspended_greenlet_takes_effect_on_resume():
     assert original[request_id] == "original"
 
 
-def test_clearing_context_of_suspended_greenlet():
+def test_clearing_the_context_means_an_empty_one():
+    """None means 'start, or resume, with an empty context'."""
+    # An unstarted greenlet.
+    g = greenlet.greenlet(colour.get)
+    g.gr_context = contextvars.Context()
+    g.gr_context = None
+    assert g.gr_context is None
+    assert g.switch() == "unset"
+
+    # A suspended greenlet.
     main = getcurrent()
 
     def body():
@@ -225,6 +288,10 @@ def test_main_greenlet_context_survives_child_switches():
 # ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("bogus", [
+    pytest.param({}, id="dict"),
+    pytest.param("ctx", id="str"),
+    pytest.param(1, id="int"),
+    pytest.param(object(), id="object"),
     pytest.param(request_id, id="ContextVar"),
     pytest.param(lambda: None, id="function"),
     pytest.param(contextvars.copy_context, id="copy_context-itself"),
@@ -233,6 +300,8 @@ def test_main_greenlet_context_survives_child_switches():
     pytest.param([], id="list"),
 ])
 def test_bad_values_rejected_in_every_state(bogus):
+    """Only real Context objects (or None) are accepted, and a refused value
+    leaves the context as it was."""
     main = getcurrent()
     pending = greenlet.greenlet(lambda: None)
     suspended = greenlet.greenlet(lambda: main.switch())
@@ -249,12 +318,14 @@ def test_bad_values_rejected_in_every_state(bogus):
 
 
 def test_deleting_is_refused_in_every_state():
+    """There is always a context slot; removing it makes no sense."""
     main = getcurrent()
     suspended = greenlet.greenlet(lambda: main.switch())
     suspended.switch()
     dead = greenlet.greenlet(lambda: None)
     dead.switch()
-    for g in (greenlet.greenlet(), suspended, dead, main):
+    pending = (greenlet.greenlet(), greenlet.greenlet(lambda: None))
+    for g in pending + (suspended, dead, main):
         with pytest.raises(AttributeError) as info:
             del g.gr_context
         assert str(info.value) == CANNOT_DELETE
@@ -377,6 +448,18 @@ def test_threads_start_with_empty_contexts_in_their_greenlets():
 # ---------------------------------------------------------------------------
 
 def test_running_greenlet_may_reassign_its_own_context():
+    """For the running greenlet, main or not, the setter changes the live context."""
+    # A child greenlet.
+    def body():
+        fresh = contextvars.Context()
+        fresh.run(request_id.set, "swapped in")
+        me = getcurrent()
+        me.gr_context = fresh
+        return (request_id.get(), me.gr_context is fresh)
+
+    assert greenlet.greenlet(body).switch() == ("swapped in", True)
+
+    # The main greenlet.
     main = getcurrent()
     original = main.gr_context
     replacement = contextvars.Context()
@@ -401,7 +484,7 @@ def test_context_entered_by_a_suspended_greenlet_cannot_be_entered_again():
     assert g.switch() == "inside inner.run"
     with pytest.raises(RuntimeError) as info:
         inner.run(lambda: None)
-    assert "already entered" in str(info.value)
+    assert str(info.value) == "cannot enter context: %r is already entered" % (inner,)
     # A greenlet given the same context by assignment is not "entering" it.
     shared = greenlet.greenlet(lambda: request_id.get("none"))
     shared.gr_context = inner
@@ -424,5 +507,6 @@ def test_swapping_context_under_an_active_context_run_breaks_its_exit():
     g.gr_context = contextvars.Context()
     with pytest.raises(RuntimeError) as info:
         g.switch()
-    assert "cannot exit context" in str(info.value)
+    assert str(info.value) == (
+        "cannot exit context: thread state references a different context object")
     assert g.dead
