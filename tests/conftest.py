@@ -92,6 +92,12 @@ def _live_greenlets(held=()):
     return len(live), sum(1 for o in live if id(o) not in held)
 
 
+def _live_main_greenlets():
+    # A main greenlet may be held by garbage (a finished greenlet in a cycle): collect first.
+    gc.collect()
+    return greenlet._greenlet.get_total_main_greenlets()
+
+
 def _settle(count, limit, seconds=2.0):
     """Wait for the cleanups of exited threads, which run as pending calls."""
     deadline = time.monotonic() + seconds
@@ -126,7 +132,7 @@ def leaves_greenlet_state_clean(request):
     if greenlet.getcurrent() is not main:
         problems.append("ended on %r, not on the main greenlet" % (greenlet.getcurrent(),))
     pending = _settle(greenlet._greenlet.get_pending_cleanup_count, 0)
-    mains = _settle(greenlet._greenlet.get_total_main_greenlets, _baseline["mains"])
+    mains = _settle(_live_main_greenlets, _baseline["mains"])
     # pytest keeps the fixture values of a test until after this check: they are not
     # charged to the test, but they count in the baseline of the next one.
     live, charged = _live_greenlets(request.node.funcargs.values())
