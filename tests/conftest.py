@@ -106,6 +106,12 @@ def _settle(count, limit, seconds=2.0):
     return count()
 
 
+# Free-threaded 3.13 makes every function and class created once a thread has started
+# immortal (CPython gh-117783, fixed in 3.14), so a greenlet that a closure or a class
+# refers to lives on: there the greenlet count cannot be checked (upstream's suite loses its
+# leak checks to the same cause). The other checks still run.
+_IMMORTAL_FUNCTIONS = sys.version_info[:2] == (3, 13) and _free_threaded()
+
 # Counts after the previous test, so that each test is charged only for itself.
 _baseline = {}
 
@@ -144,7 +150,7 @@ def leaves_greenlet_state_clean(request):
         if mains > _baseline["mains"]:
             problems.append("left %d main greenlets alive (of exited threads?), %d before"
                             % (mains, _baseline["mains"]))
-        if charged > _baseline["greenlets"]:
+        if charged > _baseline["greenlets"] and not _IMMORTAL_FUNCTIONS:
             problems.append("left %d greenlets alive, %d before" % (charged, _baseline["greenlets"]))
     _baseline["greenlets"] = live
     _baseline["mains"] = mains
