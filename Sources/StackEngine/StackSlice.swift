@@ -22,6 +22,11 @@ public struct StackSlice {
     public internal(set) var savedBytes: Int
     /// The next slice outward on the stack that still has bytes there, if any.
     var previous: UnsafeMutablePointer<StackSlice>?
+    /// Bytes copied for this slice so far, saves and restores together: what its switches
+    /// cost in `memcpy`. Kept across `finish`, for statistics.
+    public internal(set) var bytesCopied: Int
+    /// The most bytes of the band ever held in the heap copy at once.
+    public internal(set) var savedMax: Int
 
     /// Stands in for `start` while the coroutine runs: it has a band, but no fixed bottom yet.
     public static let running = UnsafeMutableRawPointer(bitPattern: 1)!
@@ -36,6 +41,8 @@ public struct StackSlice {
         capacity = 0
         savedBytes = 0
         previous = nil
+        bytesCopied = 0
+        savedMax = 0
     }
 
     /// The slice of a thread's main coroutine: running, with a band that covers the whole stack.
@@ -108,6 +115,8 @@ extension UnsafeMutablePointer where Pointee == StackSlice {
         }
         (pointee.copy.unsafelyUnwrapped + saved).copyMemory(from: start + saved, byteCount: wanted - saved)
         pointee.savedBytes = wanted
+        pointee.bytesCopied &+= wanted - saved
+        if wanted > pointee.savedMax { pointee.savedMax = wanted }
         return true
     }
 
@@ -132,6 +141,7 @@ extension UnsafeMutablePointer where Pointee == StackSlice {
         if saved > 0 {
             pointee.start.unsafelyUnwrapped.copyMemory(from: pointee.copy.unsafelyUnwrapped, byteCount: saved)
             pointee.savedBytes = 0
+            pointee.bytesCopied &+= saved
         }
     }
 }

@@ -186,6 +186,13 @@ final class StackEngineTests: XCTestCase {
             XCTAssertTrue(coros[i].slice.isFinished)
             XCTAssertEqual(coros[i].failures, 0, "coroutine \(i) saw a corrupted frame")
             XCTAssertEqual(coros[i].slice.heapBytes, 0)
+            // The counters survive the finish. Every byte saved was restored before the
+            // coroutine ran again, so saves and restores each account for half of the copies,
+            // and each of its `rounds` suspensions saved the deep stack at least once.
+            let slice = coros[i].slice
+            XCTAssertGreaterThan(slice.savedMax, 100 * 16)
+            XCTAssertEqual(slice.bytesCopied % 2, 0, "saves and restores of coroutine \(i) differ")
+            XCTAssertGreaterThanOrEqual(slice.bytesCopied, 2 * rounds * slice.savedMax)
         }
         let held = (0..<count).reduce(0) { $0 + coros[$1].slice.heapBytes }
         XCTAssertEqual(held, 0, "heap copies were released")
