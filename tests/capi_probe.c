@@ -294,6 +294,221 @@ probe_make_cgreenlet(PyObject* mod, PyObject* args)
     return g;
 }
 
+/* ---- switch hooks (beyond upstream: the capsule greenlet._C_API_EXT) --
+
+   Upstream's greenlet.h has no PyGreenlet_ImportExt: there, these functions
+   exist but raise NotImplementedError. The extension table is imported on
+   first use, not at module init, so that the probe imports against upstream
+   too. */
+
+#define PROBE_INDEXED_HOOKS 32
+
+static long counting_hook_calls = 0;
+/* Compared by identity only, never dereferenced. */
+static void* counting_hook_last_origin = NULL;
+static void* counting_hook_last_target = NULL;
+static int counting_hook_target_was_current = 1;
+static unsigned long counting_hook_last_thread = 0;
+static long indexed_hook_calls[PROBE_INDEXED_HOOKS];
+
+#ifdef PyGreenlet_API_EXT_pointers
+
+static int
+probe_import_ext(void)
+{
+    if (_PyGreenlet_API_EXT == NULL) {
+        PyGreenlet_ImportExt();
+    }
+    return _PyGreenlet_API_EXT == NULL ? -1 : 0;
+}
+
+static void
+counting_hook(PyGreenlet* origin, PyGreenlet* target, void* arg)
+{
+    PyGreenlet* current;
+    (*(long*)arg)++;
+    counting_hook_last_origin = origin;
+    counting_hook_last_target = target;
+    counting_hook_last_thread = PyThread_get_thread_ident();
+    current = PyGreenlet_GetCurrent();
+    if (current == NULL) {
+        PyErr_Clear();
+        counting_hook_target_was_current = 0;
+        return;
+    }
+    if (current != target) {
+        counting_hook_target_was_current = 0;
+    }
+    Py_DECREF(current);
+}
+
+static void
+indexed_hook(PyGreenlet* origin, PyGreenlet* target, void* arg)
+{
+    indexed_hook_calls[(Py_ssize_t)arg]++;
+}
+
+/* Turns the return code of an Add/Remove call into a Python result, checking
+   that an exception is set exactly when it failed. */
+static PyObject*
+probe_hook_result(int rc)
+{
+    if (rc == 0) {
+        if (PyErr_Occurred()) {
+            PyErr_SetString(PyExc_SystemError, "rc 0 with an exception set");
+            return NULL;
+        }
+        Py_RETURN_NONE;
+    }
+    if (rc != -1) {
+        PyErr_Format(PyExc_SystemError, "unexpected rc %d", rc);
+        return NULL;
+    }
+    if (!PyErr_Occurred()) {
+        PyErr_SetString(PyExc_SystemError, "rc -1 without an exception");
+    }
+    return NULL;
+}
+
+static PyObject*
+probe_add_counting_hook(PyObject* mod, PyObject* unused)
+{
+    if (probe_import_ext() < 0) {
+        return NULL;
+    }
+    return probe_hook_result(PyGreenlet_AddSwitchHook(counting_hook, &counting_hook_calls));
+}
+
+static PyObject*
+probe_remove_counting_hook(PyObject* mod, PyObject* unused)
+{
+    if (probe_import_ext() < 0) {
+        return NULL;
+    }
+    return probe_hook_result(PyGreenlet_RemoveSwitchHook(counting_hook, &counting_hook_calls));
+}
+
+static PyObject*
+probe_add_null_hook(PyObject* mod, PyObject* unused)
+{
+    if (probe_import_ext() < 0) {
+        return NULL;
+    }
+    return probe_hook_result(PyGreenlet_AddSwitchHook(NULL, &counting_hook_calls));
+}
+
+static int
+probe_hook_index(PyObject* arg, Py_ssize_t* index)
+{
+    *index = PyLong_AsSsize_t(arg);
+    if (*index == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (*index < 0 || *index >= PROBE_INDEXED_HOOKS) {
+        PyErr_SetString(PyExc_IndexError, "hook index out of range");
+        return -1;
+    }
+    return probe_import_ext();
+}
+
+static PyObject*
+probe_add_indexed_hook(PyObject* mod, PyObject* arg)
+{
+    Py_ssize_t index;
+    if (probe_hook_index(arg, &index) < 0) {
+        return NULL;
+    }
+    return probe_hook_result(PyGreenlet_AddSwitchHook(indexed_hook, (void*)index));
+}
+
+static PyObject*
+probe_remove_indexed_hook(PyObject* mod, PyObject* arg)
+{
+    Py_ssize_t index;
+    if (probe_hook_index(arg, &index) < 0) {
+        return NULL;
+    }
+    return probe_hook_result(PyGreenlet_RemoveSwitchHook(indexed_hook, (void*)index));
+}
+
+#else /* upstream's greenlet.h */
+
+static PyObject*
+probe_no_ext(void)
+{
+    PyErr_SetString(PyExc_NotImplementedError,
+                    "this greenlet.h has no PyGreenlet_ImportExt (upstream greenlet)");
+    return NULL;
+}
+
+static PyObject*
+probe_add_counting_hook(PyObject* mod, PyObject* unused) { return probe_no_ext(); }
+static PyObject*
+probe_remove_counting_hook(PyObject* mod, PyObject* unused) { return probe_no_ext(); }
+static PyObject*
+probe_add_null_hook(PyObject* mod, PyObject* unused) { return probe_no_ext(); }
+static PyObject*
+probe_add_indexed_hook(PyObject* mod, PyObject* arg) { return probe_no_ext(); }
+static PyObject*
+probe_remove_indexed_hook(PyObject* mod, PyObject* arg) { return probe_no_ext(); }
+
+#endif /* PyGreenlet_API_EXT_pointers */
+
+/* (calls, target was current at every call, thread id of the last call). */
+static PyObject*
+probe_hook_calls(PyObject* mod, PyObject* unused)
+{
+    return Py_BuildValue("(lOk)", counting_hook_calls,
+                         counting_hook_target_was_current ? Py_True : Py_False,
+                         counting_hook_last_thread);
+}
+
+static PyObject*
+probe_reset_hook_calls(PyObject* mod, PyObject* unused)
+{
+    int i;
+    counting_hook_calls = 0;
+    counting_hook_last_origin = NULL;
+    counting_hook_last_target = NULL;
+    counting_hook_target_was_current = 1;
+    counting_hook_last_thread = 0;
+    for (i = 0; i < PROBE_INDEXED_HOOKS; i++) {
+        indexed_hook_calls[i] = 0;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject*
+probe_last_target_is(PyObject* mod, PyObject* obj)
+{
+    return PyBool_FromLong((void*)obj == counting_hook_last_target);
+}
+
+static PyObject*
+probe_last_origin_is(PyObject* mod, PyObject* obj)
+{
+    return PyBool_FromLong((void*)obj == counting_hook_last_origin);
+}
+
+static PyObject*
+probe_indexed_hook_calls(PyObject* mod, PyObject* unused)
+{
+    int i;
+    PyObject* list = PyList_New(PROBE_INDEXED_HOOKS);
+    if (!list) {
+        return NULL;
+    }
+    for (i = 0; i < PROBE_INDEXED_HOOKS; i++) {
+        PyObject* n = PyLong_FromLong(indexed_hook_calls[i]);
+        if (!n) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, i, n);
+    }
+    return list;
+}
+
 static PyMethodDef probe_methods[] = {
     {"greenlet_type", probe_greenlet_type, METH_NOARGS, NULL},
     {"struct_size", probe_struct_size, METH_NOARGS, NULL},
@@ -311,6 +526,16 @@ static PyMethodDef probe_methods[] = {
     {"hammer", probe_hammer, METH_O, NULL},
     {"tag_offset", probe_tag_offset, METH_NOARGS, NULL},
     {"make_cgreenlet", probe_make_cgreenlet, METH_VARARGS, NULL},
+    {"add_counting_hook", probe_add_counting_hook, METH_NOARGS, NULL},
+    {"remove_counting_hook", probe_remove_counting_hook, METH_NOARGS, NULL},
+    {"add_null_hook", probe_add_null_hook, METH_NOARGS, NULL},
+    {"add_indexed_hook", probe_add_indexed_hook, METH_O, NULL},
+    {"remove_indexed_hook", probe_remove_indexed_hook, METH_O, NULL},
+    {"hook_calls", probe_hook_calls, METH_NOARGS, NULL},
+    {"reset_hook_calls", probe_reset_hook_calls, METH_NOARGS, NULL},
+    {"last_target_is", probe_last_target_is, METH_O, NULL},
+    {"last_origin_is", probe_last_origin_is, METH_O, NULL},
+    {"indexed_hook_calls", probe_indexed_hook_calls, METH_NOARGS, NULL},
     {NULL}
 };
 

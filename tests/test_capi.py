@@ -671,3 +671,154 @@ def test_capi_during_interpreter_finalization(probe):
         "flags": "(1, 1, 1)",
         "C subclass": "'cg ran'",
     }
+
+
+# ---------------------------------------------------------------------------
+# Switch hooks (beyond upstream: the capsule greenlet._C_API_EXT)
+# ---------------------------------------------------------------------------
+
+NO_EXT_CAPSULE = "upstream has no greenlet._C_API_EXT capsule (PyGreenlet_AddSwitchHook)"
+
+
+@pytest.fixture
+def hooks(probe):
+    """The probe, with its hook counters reset; removes the hooks a test leaves added."""
+    probe.reset_hook_calls()
+    added = {"counting": False, "indexed": set()}
+    yield probe, added
+    if added["counting"]:
+        probe.remove_counting_hook()
+    for i in sorted(added["indexed"]):
+        probe.remove_indexed_hook(i)
+    probe.reset_hook_calls()
+
+
+@pytest.mark.beyond_upstream(NO_EXT_CAPSULE)
+def test_the_ext_capsule_is_exported():
+    import greenlet._greenlet
+    assert greenlet._C_API_EXT is greenlet._greenlet._C_API_EXT
+    assert type(greenlet._C_API_EXT).__name__ == "PyCapsule"
+    assert "greenlet._C_API_EXT" in repr(greenlet._C_API_EXT)
+
+
+@pytest.mark.beyond_upstream(NO_EXT_CAPSULE)
+def test_switch_hook_sees_every_switch(hooks):
+    import threading
+    probe, added = hooks
+    main = getcurrent()
+    seen_inside = []
+
+    def body():
+        # The hook ran for the switch into this greenlet before it got control.
+        seen_inside.append((probe.hook_calls()[0], probe.last_origin_is(main),
+                            probe.last_target_is(getcurrent())))
+        main.switch("parked")
+        return "done"
+
+    g = greenlet.greenlet(body)
+    probe.add_counting_hook()
+    added["counting"] = True
+    assert probe.hook_calls()[0] == 0
+    assert g.switch() == "parked"  # main -> g, g -> main
+    assert seen_inside == [(1, True, True)]
+    assert probe.hook_calls()[0] == 2
+    assert probe.last_origin_is(g) and probe.last_target_is(main)
+    assert main.switch("to self") == "to self"  # no switch at all
+    assert probe.hook_calls()[0] == 2
+    g2 = greenlet.greenlet(lambda: main.switch("parked"))
+    assert g2.switch() == "parked"
+    assert probe.hook_calls()[0] == 4
+    assert probe.last_origin_is(g2) and probe.last_target_is(main)
+    assert g.switch() == "done"  # main -> g, g finishes -> main
+    assert probe.hook_calls()[0] == 6
+    assert probe.last_origin_is(g) and probe.last_target_is(main)
+    with pytest.raises(KeyError):
+        g2.throw(KeyError)  # a throw is a switch too
+    calls, target_was_current, thread_id = probe.hook_calls()
+    assert calls == 8
+    # Called once the target is current, in the switching thread.
+    assert target_was_current is True
+    assert thread_id == threading.get_ident()
+
+    probe.remove_counting_hook()
+    added["counting"] = False
+    assert greenlet.greenlet(lambda: 1).switch() == 1
+    assert probe.hook_calls()[0] == 8
+
+
+@pytest.mark.beyond_upstream(NO_EXT_CAPSULE)
+def test_switch_hook_in_another_thread(hooks):
+    import threading
+    probe, added = hooks
+    probe.add_counting_hook()
+    added["counting"] = True
+    box = {}
+
+    def body():
+        box["tid"] = threading.get_ident()
+        g = greenlet.greenlet(lambda: "ran")
+        box["value"] = g.switch()
+
+    t = threading.Thread(target=body)
+    t.start()
+    t.join(10)
+    assert not t.is_alive()
+    assert box["value"] == "ran"
+    calls, target_was_current, thread_id = probe.hook_calls()
+    assert calls == 2
+    assert target_was_current is True
+    assert thread_id == box["tid"]
+
+
+@pytest.mark.beyond_upstream(NO_EXT_CAPSULE)
+def test_switch_hook_errors(hooks):
+    probe, added = hooks
+    with pytest.raises(ValueError, match="NULL"):
+        probe.add_null_hook()
+    with pytest.raises(ValueError) as info:
+        probe.remove_counting_hook()  # never added
+    assert str(info.value) == "PyGreenlet_RemoveSwitchHook: no such hook"
+    probe.add_counting_hook()
+    added["counting"] = True
+    probe.remove_counting_hook()
+    added["counting"] = False
+    with pytest.raises(ValueError) as info:
+        probe.remove_counting_hook()  # removed twice
+    assert str(info.value) == "PyGreenlet_RemoveSwitchHook: no such hook"
+    # The same hook with another argument is another hook.
+    probe.add_indexed_hook(0)
+    added["indexed"].add(0)
+    with pytest.raises(ValueError) as info:
+        probe.remove_indexed_hook(1)
+    assert str(info.value) == "PyGreenlet_RemoveSwitchHook: no such hook"
+
+
+@pytest.mark.beyond_upstream(NO_EXT_CAPSULE)
+def test_sixteen_switch_hooks_and_no_more(hooks):
+    probe, added = hooks
+    for i in range(16):
+        probe.add_indexed_hook(i)
+        added["indexed"].add(i)
+    with pytest.raises(RuntimeError):
+        probe.add_indexed_hook(16)
+    with pytest.raises(RuntimeError):
+        probe.add_counting_hook()
+    # Each was called, with its own argument.
+    assert greenlet.greenlet(lambda: 1).switch() == 1
+    assert probe.indexed_hook_calls()[:17] == [2] * 16 + [0]
+    # Removing one makes room for one, and the others stay.
+    probe.remove_indexed_hook(5)
+    added["indexed"].discard(5)
+    probe.add_counting_hook()
+    added["counting"] = True
+    assert greenlet.greenlet(lambda: 1).switch() == 1
+    assert probe.indexed_hook_calls()[:17] == [4] * 5 + [2] + [4] * 10 + [0]
+    assert probe.hook_calls()[0] == 2
+    for i in sorted(added["indexed"]):
+        probe.remove_indexed_hook(i)
+    added["indexed"].clear()
+    probe.remove_counting_hook()
+    added["counting"] = False
+    assert greenlet.greenlet(lambda: 1).switch() == 1
+    assert probe.indexed_hook_calls()[:17] == [4] * 5 + [2] + [4] * 10 + [0]
+    assert probe.hook_calls()[0] == 2

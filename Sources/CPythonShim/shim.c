@@ -2,6 +2,7 @@
 
 #ifdef Py_GIL_DISABLED
 #  define Py_BUILD_CORE 1
+#  include "internal/pycore_object.h"
 #  include "internal/pycore_critical_section.h"
 #  if PY_VERSION_HEX >= 0x030E0000
 #    include "internal/pycore_tstate.h"
@@ -25,6 +26,37 @@ PyTypeObject UnswitchableGreenletType = { PyVarObject_HEAD_INIT(NULL, 0) };
 PyModuleDef GreenletModuleDef = { PyModuleDef_HEAD_INIT };
 
 #include <pthread.h>
+#include <time.h>
+
+int gl_try_incref(PyObject *op)
+{
+#ifdef Py_GIL_DISABLED
+    return _Py_TryIncref(op);
+#else
+    if (Py_REFCNT(op) == 0) return 0;
+    Py_INCREF(op);
+    return 1;
+#endif
+}
+
+void gl_allow_try_incref(PyObject *op)
+{
+#ifdef Py_GIL_DISABLED
+    _PyObject_SetMaybeWeakref(op);
+#else
+    (void)op;
+#endif
+}
+
+int64_t gl_accounting_since = 0;
+void *gl_switch_hooks = NULL;
+
+int64_t gl_monotonic_ns(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+}
 
 static _Thread_local void *thread_state;
 static pthread_key_t exit_key;
@@ -87,6 +119,13 @@ int gl_parse_one_arg(PyObject *args, PyObject **arg)
 int gl_parse_two_args(PyObject *args, const char *name, PyObject **first, PyObject **second)
 {
     return PyArg_UnpackTuple(args, name, 2, 2, first, second);
+}
+
+int gl_parse_optional_arg(PyObject *args, PyObject *kwargs, const char *format, const char *keyword,
+                          PyObject **arg)
+{
+    char *keywords[] = {(char *)keyword, NULL};
+    return PyArg_ParseTupleAndKeywords(args, kwargs, format, keywords, arg);
 }
 
 #if PY_VERSION_HEX >= 0x030F0000

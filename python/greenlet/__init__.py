@@ -40,3 +40,13 @@ from ._greenlet import GREENLET_USE_TRACING  # noqa: F401
 from ._greenlet import CLOCKS_PER_SEC  # noqa: F401
 from ._greenlet import enable_optional_cleanup  # noqa: F401
 from ._greenlet import get_clocks_used_doing_optional_cleanup  # noqa: F401
+
+# Beyond upstream: seeing inside (not in __all__, which stays upstream's, so that
+# `from greenlet import *` binds the same names with either). `enumerate` shadows the
+# builtin only as an attribute of this package.
+from ._greenlet import enumerate, enumerate_all  # noqa: F401,A001
+from ._greenlet import stats, set_accounting  # noqa: F401
+from ._greenlet import set_context_inheritance, settrace_all  # noqa: F401
+from ._stacks import format_stacks, dump_stacks  # noqa: F401
+# The capsule of the C API beyond upstream's (greenlet.h: PyGreenlet_ImportExt).
+from ._greenlet import _C_API_EXT  # noqa: F401

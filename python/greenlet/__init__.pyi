@@ -6,6 +6,7 @@ from ._greenlet import (
     GREENLET_USE_TRACING as GREENLET_USE_TRACING,
     GreenletExit as GreenletExit,
     _C_API as _C_API,
+    _C_API_EXT as _C_API_EXT,
     enable_optional_cleanup as enable_optional_cleanup,
     error as error,
     get_clocks_used_doing_optional_cleanup as get_clocks_used_doing_optional_cleanup,
@@ -13,7 +14,15 @@ from ._greenlet import (
     gettrace as gettrace,
     greenlet as greenlet,
     settrace as settrace,
+    # Beyond upstream (not in __all__, which stays upstream's).
+    enumerate as enumerate,
+    enumerate_all as enumerate_all,
+    set_accounting as set_accounting,
+    set_context_inheritance as set_context_inheritance,
+    settrace_all as settrace_all,
+    stats as stats,
 )
+from ._stacks import dump_stacks as dump_stacks, format_stacks as format_stacks
 
 __version__: str
 __all__ = [

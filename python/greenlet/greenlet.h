@@ -178,6 +178,60 @@ static void** _PyGreenlet_API = NULL;
 
 #endif /* !GREENLET_MODULE */
 
+/*
+ * Beyond upstream: a second table, the capsule "greenlet._C_API_EXT". Upstream's
+ * twelve slots above never change; new entry points go here, and a later
+ * version only appends to this table. Upstream greenlet has no such capsule:
+ * PyGreenlet_ImportExt() then leaves _PyGreenlet_API_EXT NULL with an
+ * ImportError set, which a profiler can clear and carry on without hooks.
+ *
+ * A switch hook is called on every switch between greenlets, in the thread
+ * that switches, once the target is current: origin is the greenlet that gave
+ * up control, target the one that has it now (both borrowed). It runs with the
+ * GIL held where there is one, must not switch greenlets, and must not leave
+ * an exception set; no Python object is made to call it.
+ */
+typedef void (*PyGreenlet_SwitchHook)(PyGreenlet *origin, PyGreenlet *target, void *arg);
+
+#define PyGreenlet_AddSwitchHook_NUM 0
+#define PyGreenlet_RemoveSwitchHook_NUM 1
+
+/* Number of entries in the extension table. */
+#define PyGreenlet_API_EXT_pointers 2
+
+#ifndef GREENLET_MODULE
+
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((unused))
+#endif
+static void** _PyGreenlet_API_EXT = NULL;
+
+/*
+ * int PyGreenlet_AddSwitchHook(PyGreenlet_SwitchHook hook, void *arg)
+ * Adds hook, to be called with arg on every switch in every thread. Returns 0,
+ * or -1 with an exception set (NULL hook, or too many hooks).
+ */
+#define PyGreenlet_AddSwitchHook \
+    (*(int (*)(PyGreenlet_SwitchHook hook, void *arg)) \
+        _PyGreenlet_API_EXT[PyGreenlet_AddSwitchHook_NUM])
+
+/*
+ * int PyGreenlet_RemoveSwitchHook(PyGreenlet_SwitchHook hook, void *arg)
+ * Removes a hook added with the same hook and arg. Returns 0, or -1 with
+ * ValueError set if there is no such hook. A switch under way in another
+ * thread may still call it once.
+ */
+#define PyGreenlet_RemoveSwitchHook \
+    (*(int (*)(PyGreenlet_SwitchHook hook, void *arg)) \
+        _PyGreenlet_API_EXT[PyGreenlet_RemoveSwitchHook_NUM])
+
+#define PyGreenlet_ImportExt() \
+    { \
+        _PyGreenlet_API_EXT = (void**)PyCapsule_Import("greenlet._C_API_EXT", 0); \
+    }
+
+#endif /* !GREENLET_MODULE */
+
 #ifdef __cplusplus
 }
 #endif

@@ -419,6 +419,95 @@ def test_joinall_with_timeout(tmp_path):
     assert out["slow_dead"] == "True", detail
 
 
+@pytest.mark.beyond_upstream(
+    "upstream has no greenlet.dump_stacks nor greenlet.set_context_inheritance")
+def test_dump_stacks_of_clients_parked_in_recv_and_context_inheritance(tmp_path):
+    """50 client greenlets blocked in a gevent socket's recv all show up in
+    greenlet.dump_stacks, each at its recv line; with context inheritance on, a
+    gevent.spawn'ed greenlet sees a ContextVar set before spawning."""
+    out, detail = run_scenario(tmp_path, """
+        import contextvars
+        import inspect
+        import io
+        import re
+        import socket
+        import gevent
+
+        N = 50
+        parked = [0]
+
+        def client_parked_in_recv(conn):
+            parked[0] += 1
+            data = conn.recv(64)  # the line the stacks must show
+            return data
+
+        lines, first = inspect.getsourcelines(client_parked_in_recv)
+        recv_line = first + [i for i, text in enumerate(lines) if ".recv(" in text][0]
+
+        pairs = [socket.socketpair() for _ in range(N)]
+        with gevent.Timeout(20):
+            clients = [gevent.spawn(client_parked_in_recv, a) for a, b in pairs]
+            while parked[0] < N:
+                gevent.sleep(0.01)
+            gevent.sleep(0.05)  # all of them inside recv, waiting on the hub
+            print("all_blocked=%s" % (not any(g.dead for g in clients)))
+
+            buf = io.StringIO()
+            greenlet.dump_stacks(file=buf)
+            text = buf.getvalue()
+            stacks = re.split(r"(?m)^(?=Greenlet <)", text)
+            stacks = [s for s in stacks if s]
+            print("stacks_total=%d" % len(stacks))
+            at_recv = 'line %d, in client_parked_in_recv\\n' % recv_line
+            print("stacks_at_recv=%d" % sum(1 for s in stacks if at_recv in s))
+            print("suspended_at_recv=%d" % sum(
+                1 for s in stacks if at_recv in s and s.splitlines()[0].endswith("(suspended):")))
+            print("clients_listed=%d" % sum(
+                1 for g in clients if any(e is g for e in greenlet.enumerate())))
+            print("hub_listed=%s" % any(e is gevent.get_hub() for e in greenlet.enumerate()))
+            # monkey.patch_all() replaced threading.get_ident (it gives an id per
+            # greenlet): the calling thread must still be the OS thread.
+            print("enumerate_here=%d" % len(greenlet.enumerate()))
+            print("format_stacks_here=%d" % len(greenlet.format_stacks()))
+            # The running stack ends at the caller, not inside dump_stacks.
+            print("internal_frames=%s" % ("_stacks.py" in text))
+
+            for i, (a, b) in enumerate(pairs):
+                b.sendall(b"msg %d" % i)
+            gevent.joinall(clients, raise_error=True)
+        print("replies_ok=%s" % all(g.value == b"msg %d" % i for i, g in enumerate(clients)))
+        for a, b in pairs:
+            a.close()
+            b.close()
+
+        VAR = contextvars.ContextVar("VAR")
+        VAR.set("set before spawning")
+        g = gevent.spawn(VAR.get, "unset")
+        g.join(timeout=5)
+        print("default_sees=%s" % g.value)
+        greenlet.set_context_inheritance(True)
+        try:
+            g = gevent.spawn(VAR.get, "unset")
+            VAR.set("set after spawning")
+            g.join(timeout=5)
+            print("inherited_sees=%s" % g.value)
+        finally:
+            greenlet.set_context_inheritance(False)
+    """)
+    assert out["all_blocked"] == "True", detail
+    # The main greenlet, the hub and the 50 clients at least.
+    assert int(out["stacks_total"]) >= 52, detail
+    assert out["stacks_at_recv"] == "50", detail
+    assert out["suspended_at_recv"] == "50", detail
+    assert out["clients_listed"] == "50", detail
+    assert out["hub_listed"] == "True", detail
+    assert out["replies_ok"] == "True", detail
+    assert out["default_sees"] == "unset", detail
+    assert out["inherited_sees"] == "set before spawning", detail
+    assert out["format_stacks_here"] == out["enumerate_here"], detail
+    assert out["internal_frames"] == "False", detail
+
+
 def test_pytest_process_was_not_patched():
     """Belt and braces: the scenarios above patched only their subprocesses."""
     import socket

@@ -59,6 +59,9 @@ int gl_parse_init_args(PyObject *args, PyObject *kwargs, PyObject **run, PyObjec
 int gl_parse_throw_args(PyObject *args, PyObject **type, PyObject **value, PyObject **traceback);
 int gl_parse_one_arg(PyObject *args, PyObject **arg);
 int gl_parse_two_args(PyObject *args, const char *name, PyObject **first, PyObject **second);
+/// One optional argument, positional or by `keyword`; `format` is e.g. "|O:enumerate".
+int gl_parse_optional_arg(PyObject *args, PyObject *kwargs, const char *format, const char *keyword,
+                          PyObject **arg);
 
 #if PY_VERSION_HEX >= 0x030F0000
 /// A suspended greenlet's interpreter frame, for the collector (3.15 exports what this needs):
@@ -124,6 +127,51 @@ static inline Py_ssize_t gl_atomic_load_size(const Py_ssize_t *p) { return __ato
 static inline Py_ssize_t gl_atomic_add_size(Py_ssize_t *p, Py_ssize_t v) { return __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
 static inline void gl_atomic_store_size(Py_ssize_t *p, Py_ssize_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
 
+/// A lock for the short lists that other threads read on a free-threaded build (a thread's
+/// live greenlets). Held for a few pointer writes, or while a reader takes references, so it
+/// spins. With the GIL there is nothing to lock: these do nothing.
+static inline void gl_spin_lock(int *word) {
+#ifdef Py_GIL_DISABLED
+    while (__atomic_exchange_n(word, 1, __ATOMIC_ACQUIRE)) {
+        while (__atomic_load_n(word, __ATOMIC_RELAXED)) {
+#  if defined(__x86_64__)
+            __builtin_ia32_pause();
+#  elif defined(__aarch64__)
+            __asm__ __volatile__("yield");
+#  endif
+        }
+    }
+#else
+    (void)word;
+#endif
+}
+static inline void gl_spin_unlock(int *word) {
+#ifdef Py_GIL_DISABLED
+    __atomic_store_n(word, 0, __ATOMIC_RELEASE);
+#else
+    (void)word;
+#endif
+}
+/// Takes a new reference to `op` unless its count has reached zero (it is being
+/// deallocated); 1 if it took one. Free-threaded builds need CPython's own way to do this,
+/// and there it works only on objects passed to `gl_allow_try_incref` first.
+int gl_try_incref(PyObject *op);
+/// Lets other threads use `gl_try_incref` on `op` (free-threaded builds: CPython's
+/// "maybe weakref" mark, which makes the last decref check for such references).
+void gl_allow_try_incref(PyObject *op);
+/// The switch hooks of `PyGreenlet_AddSwitchHook`: a table that Swift builds and swaps
+/// whole, read on every switch, or NULL. A C global, read with no lazy initialisation.
+extern void *gl_switch_hooks;
+static inline void *gl_switch_hooks_get(void) { return __atomic_load_n(&gl_switch_hooks, __ATOMIC_ACQUIRE); }
+static inline void gl_switch_hooks_set(void *table) { __atomic_store_n(&gl_switch_hooks, table, __ATOMIC_RELEASE); }
+/// CLOCK_MONOTONIC in nanoseconds, for the opt-in run-time accounting.
+int64_t gl_monotonic_ns(void);
+/// When run-time accounting was turned on (`gl_monotonic_ns`), or 0 while it is off. Every
+/// switch reads it, so it is a C global: Swift reads it with no lazy initialisation.
+extern int64_t gl_accounting_since;
+static inline int64_t gl_accounting_since_get(void) { return __atomic_load_n(&gl_accounting_since, __ATOMIC_RELAXED); }
+static inline void gl_accounting_since_set(int64_t v) { __atomic_store_n(&gl_accounting_since, v, __ATOMIC_RELAXED); }
+
 static const unsigned long GL_TPFLAGS_GREENLET =
     Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC;
 static const int GL_METH_FASTCALL_KEYWORDS = METH_FASTCALL | METH_KEYWORDS;
@@ -150,6 +198,7 @@ static inline int gl_is_exception_instance(PyObject *o) { return PyExceptionInst
 static inline int gl_is_traceback(PyObject *o) { return PyTraceBack_Check(o); }
 static inline int gl_is_context(PyObject *o) { return PyContext_CheckExact(o); }
 static inline int gl_is_dict(PyObject *o) { return PyDict_Check(o); }
+static inline int gl_is_int(PyObject *o) { return PyLong_Check(o); }
 static inline int gl_is_tuple(PyObject *o) { return PyTuple_Check(o); }
 static inline int gl_type_check(PyObject *o, PyTypeObject *t) { return PyObject_TypeCheck(o, t); }
 

@@ -34,6 +34,12 @@ struct GreenletState {
     /// Test hooks of `UnswitchableGreenlet`: fail the next switch before, or at, the stack switch.
     var forceSwitchError: Bool
     var forceStackSwitchError: Bool
+    /// Its place among its thread's live greenlets (`Registry.swift`).
+    var registryLink: RegistryLink
+    /// Times it was switched into (`gr_switches`).
+    var switches: Int
+    /// Nanoseconds it ran while accounting was on (`gr_run_ns`), up to its last switch out.
+    var runNanoseconds: Int
 
     init(object: GreenletRef, isMain: Bool) {
         stack = isMain ? .main() : StackSlice()
@@ -48,6 +54,9 @@ struct GreenletState {
         nestedKills = 0
         forceSwitchError = false
         forceStackSwitchError = false
+        registryLink = RegistryLink()
+        switches = 0
+        runNanoseconds = 0
     }
 
     /// Main greenlets alive, one per thread that used greenlets and whose main greenlet is not
@@ -67,6 +76,10 @@ struct GreenletState {
     static func detach(from object: GreenletRef) {
         let state = object.state
         if state.pointee.isMain { liveMainGreenlets.add(-1) }
+        // Every way to die leaves the registry first; this keeps a missed one from leaving a
+        // dangling entry behind.
+        assert(state.pointee.registryLink.registry == nil, "a greenlet is freed while listed as live")
+        if state.pointee.registryLink.registry != nil { state.leaveRegistryFromAnyThread() }
         state.deinitialize(count: 1)
         state.deallocate()
         object.pointee.pimpl = nil

@@ -29,6 +29,7 @@ enum Kill {
         if interpreterIsFinalizing() {
             // The interpreter is being torn down: running the greenlet's Python code now
             // could touch what is already gone. It dies without running.
+            state.leaveRegistryFromAnyThread()
             state.pointee.stack.finish()
         } else if let here, let owner = state.owningThread, owner == here, !here.canKillNow {
             // Nested too deep, or the running greenlet is finishing: later (the queue keeps
@@ -67,6 +68,7 @@ enum Kill {
     /// A suspended greenlet whose thread has exited can never run again: releases what its
     /// frames hold (where CPython lets us) and marks it finished.
     static func forgetOrphan(_ state: UnsafeMutablePointer<GreenletState>) {
+        state.leaveRegistryFromAnyThread()
         state.python.clearOrphanedFrames()
         state.dropRunningCall()
         if state.pointee.stack.isActive { state.pointee.stack.finish() }

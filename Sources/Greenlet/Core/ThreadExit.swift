@@ -55,6 +55,7 @@ enum ThreadExit {
         state.pointee.main.state.thread = nil
         guard PyInterpreterState_Head() != nil else { return }  // too late to clean up: leak
         let first: Bool = withLock {
+            LiveThreads.removeLocked(state)
             queue.append(state)
             return queue.count == 1
         }
@@ -79,6 +80,9 @@ enum ThreadExit {
         assert(PyGILState_Check() != 0, "a dead thread's state is destroyed attached to the interpreter")
         let main = state.pointee.main
         main.state.thread = nil
+        // Its greenlets are all dead now. Under the lock: a greenlet of this thread that dies
+        // elsewhere meanwhile leaves the registry under it too (`leaveRegistryFromAnyThread`).
+        withLock { state.registry.dissolve() }
         let current = state.pointee.current
         if current != main {
             // The thread ended while this greenlet ran: CPython already freed its data
@@ -90,12 +94,15 @@ enum ThreadExit {
         }
         let trace = state.pointee.trace
         state.pointee.trace = nil
+        let retiredTraces = state.pointee.retiredTraces
+        state.pointee.retiredTraces = []
         let kills = state.pointer(to: \.pendingKills)!.takeAll()
         DataStackChunkPool.drain(state.chunks)
         state.land().drop()
         state.deinitialize(count: 1)
         state.deallocate()
         release(trace)
+        retiredTraces.forEach { $0.decref() }
         release(kills)
         current.object.decref()
         let mainWasCurrent = current == main

@@ -26,6 +26,19 @@ struct ThreadState {
     /// The greenlet whose `drainPendingKills` loop is running, if any (borrowed): a kill
     /// inside that loop leaves what it queues to the loop rather than nesting another one.
     var drainingKillsIn: GreenletRef?
+    /// The thread's live greenlets (`Registry.swift`).
+    var registry = GreenletRegistry()
+    /// The thread's identifier, as `threading.get_ident()` gives it.
+    let threadID: UInt
+    /// Links of `LiveThreads`, changed under `ThreadExit`'s lock.
+    var nextThread: UnsafeMutablePointer<ThreadState>? = nil
+    var previousThread: UnsafeMutablePointer<ThreadState>? = nil
+    /// With accounting on: when the running greenlet gained control (`gl_monotonic_ns`), or 0.
+    var runningSince: Int64 = 0
+    /// Trace functions that another thread's `settrace_all` replaced on a free-threaded build
+    /// (owned): this thread may have been about to call one, so they are released with the
+    /// thread's state. Changed under `ThreadExit`'s lock; never on the switch path.
+    var retiredTraces: [PyRef] = []
 
     static func current() -> UnsafeMutablePointer<ThreadState> {
         if let existing = greenlet_thread_state_get() {
@@ -63,8 +76,10 @@ struct ThreadState {
         state.initialize(to: ThreadState(
             switchContext: SwitchContext(main: mainSlice), main: main, current: main.object.newReference().asGreenlet,
             inFlight: SwitchInFlight(), trace: nil, chunks: DataStackChunkPool(), pendingKills: KillQueue(),
-            cStack: .ofRunningThread(), drainingKillsIn: nil))
+            cStack: .ofRunningThread(), drainingKillsIn: nil, threadID: PyThread_get_thread_ident()))
         mainState.thread = state
+        state.registry.add(mainState)
+        LiveThreads.add(state)
         greenlet_thread_state_set(UnsafeMutableRawPointer(state))
         return state
     }
@@ -75,6 +90,8 @@ extension UnsafeMutablePointer where Pointee == ThreadState {
     @inline(__always) var switchContextPointer: UnsafeMutablePointer<SwitchContext> { pointer(to: \.switchContext)! }
 
     @inline(__always) var chunks: UnsafeMutablePointer<DataStackChunkPool> { pointer(to: \.chunks)! }
+
+    @inline(__always) var registry: UnsafeMutablePointer<GreenletRegistry> { pointer(to: \.registry)! }
 
     /// Fills what the coming stack switch carries. Nothing may be in flight already.
     @inline(__always) func launch(_ flight: SwitchInFlight) {

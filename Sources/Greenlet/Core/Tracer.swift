@@ -43,3 +43,40 @@ enum Tracer {
         return old ?? newNone()
     }
 }
+
+extension Tracer {
+    /// The trace function that threads get when their greenlet state is created
+    /// (`settrace_all`), owned; nil for none. Read and written under `ThreadExit`'s lock.
+    nonisolated(unsafe) private(set) static var forNewThreads: PyRef? = nil
+
+    /// `settrace_all`: makes `function` (nil: none) the trace function of every thread that
+    /// has greenlet state, and of those that get it later. Returns None.
+    ///
+    /// Other threads read their trace function on every switch, holding no lock. With the
+    /// GIL they cannot be inside a switch now, so their old functions are released. Without
+    /// it, one of them may be about to call its old function, so each thread keeps its old
+    /// ones until it exits (a tool sets this once or twice, not per request).
+    static func setForAllThreads(_ function: PyRef?) -> PyRef {
+        let here = ThreadState.current()
+        var replaced: [PyRef] = []
+        LiveThreads.forEachLocked { thread in
+            let old = thread.pointee.trace
+            thread.pointee.trace = function?.newReference()
+            if let old {
+                if thread == here || !FreeThreading.isEnabled {
+                    replaced.append(old)
+                } else {
+                    thread.pointee.retiredTraces.append(old)
+                }
+            }
+            if thread == here {
+                // Still under the lock, once: the function for threads to come.
+                if let previous = forNewThreads { replaced.append(previous) }
+                forNewThreads = function?.newReference()
+            }
+        }
+        // Released once the lock is let go: a release may run Python code.
+        replaced.forEach { $0.decref() }
+        return newNone()
+    }
+}

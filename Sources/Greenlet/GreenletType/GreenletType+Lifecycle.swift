@@ -12,6 +12,11 @@ enum Lifecycle {
         let thread = ThreadState.current()
         thread.runPendingKills()
         state.pointee.parent = thread.pointee.current.object.newReference().asGreenlet
+        thread.registry.withLock { thread.registry.pointee.created += 1 }
+        if ContextInheritance.isOn && !ContextInheritance.capture(into: state) {
+            object.decref()
+            return nil
+        }
         return object
     }
 

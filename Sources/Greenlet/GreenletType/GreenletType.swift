@@ -58,8 +58,7 @@ enum GreenletType {
             PyGetSetDef(name: cString("gr_context"), get: Attributes.getContext, set: Attributes.setContext, doc: nil, closure: nil),
             PyGetSetDef(name: cString("dead"), get: Attributes.getDead, set: nil, doc: nil, closure: nil),
             PyGetSetDef(name: cString("_stack_saved"), get: Attributes.getStackSaved, set: nil, doc: nil, closure: nil),
-            PyGetSetDef(),
-        ])
+        ] + Statistics.getSetDefinitions + [PyGetSetDef()])
         return PyType_Ready(type) == 0
     }
 

@@ -21,6 +21,23 @@ enum CAPI {
         return PyCapsule_New(slots, cString("greenlet._C_API"), nil)
     }
 
+    /// Beyond upstream: the capsule `greenlet._C_API_EXT`, in the order greenlet.h numbers it.
+    static func makeExtensionCapsule() -> PyRef? {
+        let slots = UnsafeMutablePointer<UnsafeMutableRawPointer?>.allocate(capacity: Int(PyGreenlet_API_EXT_pointers))
+        func fill(_ slot: Int32, _ pointer: UnsafeMutableRawPointer?) { slots[Int(slot)] = pointer }
+        fill(PyGreenlet_AddSwitchHook_NUM, unsafeBitCast(addSwitchHook, to: UnsafeMutableRawPointer.self))
+        fill(PyGreenlet_RemoveSwitchHook_NUM, unsafeBitCast(removeSwitchHook, to: UnsafeMutableRawPointer.self))
+        return PyCapsule_New(slots, cString("greenlet._C_API_EXT"), nil)
+    }
+
+    static let addSwitchHook: @convention(c) (PyGreenlet_SwitchHook?, UnsafeMutableRawPointer?) -> Int32 = {
+        SwitchHooks.add($0, $1)
+    }
+
+    static let removeSwitchHook: @convention(c) (PyGreenlet_SwitchHook?, UnsafeMutableRawPointer?) -> Int32 = {
+        SwitchHooks.remove($0, $1)
+    }
+
     /// NULL or not a greenlet: `PyErr_BadArgument`, as upstream.
     private static func checked(_ object: GreenletRef?) -> GreenletRef? {
         guard let object, object.object.isGreenlet else {

@@ -20,11 +20,12 @@ public func PyInit__greenlet() -> UnsafeMutablePointer<PyObject>? {
                     ml_doc: cString("settrace(callback) -> object\n\nSets a new tracing function and returns the previous one.\n")),
         PyMethodDef(ml_name: cString("gettrace"), ml_meth: ModuleFunctions.getTrace, ml_flags: METH_NOARGS,
                     ml_doc: cString("gettrace() -> object\n\nReturns the currently set tracing function, or None.\n")),
-    ] + TestSupport.methods + [PyMethodDef()])
+    ] + Introspection.methods + TestSupport.methods + [PyMethodDef()])
     guard let module = gl_module_create(definition) else { return nil }
     let capsule = CAPI.makeCapsule()
-    defer { release(capsule) }
-    guard populate(module, capsule: capsule) else {
+    let extensionCapsule = CAPI.makeExtensionCapsule()
+    defer { release(capsule); release(extensionCapsule) }
+    guard populate(module, capsule: capsule, extensionCapsule: extensionCapsule) else {
         module.decref()
         return nil
     }
@@ -37,14 +38,14 @@ public func PyInit__greenlet() -> UnsafeMutablePointer<PyObject>? {
 /// The module is single-phase and its types static, as upstream's: C extensions find the
 /// type through the capsule's pointer, which must stay the same object for the life of the
 /// process, and greenlet keeps per-thread state that no second module instance could share.
-private func populate(_ module: PyRef, capsule: PyRef?) -> Bool {
+private func populate(_ module: PyRef, capsule: PyRef?, extensionCapsule: PyRef?) -> Bool {
     // A switch touches only its own thread's state: importing greenlet leaves the GIL off.
-    guard gl_module_declare_no_gil(module) == 0, let capsule else { return false }
+    guard gl_module_declare_no_gil(module) == 0, let capsule, let extensionCapsule else { return false }
     let type = UnsafeMutableRawPointer(greenletType).assumingMemoryBound(to: PyObject.self)
     let unswitchable = UnsafeMutableRawPointer(gl_unswitchable_type()).assumingMemoryBound(to: PyObject.self)
     let entries: [(StaticString, PyRef?)] = [
         ("greenlet", type), ("GreenletExit", ModuleGlobals.greenletExit), ("error", ModuleGlobals.error),
-        ("_C_API", capsule), ("UnswitchableGreenlet", unswitchable),
+        ("_C_API", capsule), ("_C_API_EXT", extensionCapsule), ("UnswitchableGreenlet", unswitchable),
         ("GREENLET_USE_GC", gl_true()), ("GREENLET_USE_TRACING", gl_true()),
         ("GREENLET_USE_CONTEXT_VARS", gl_true()), ("GREENLET_USE_STANDARD_THREADING", gl_true()),
     ]
