@@ -48,6 +48,21 @@ void gl_allow_try_incref(PyObject *op)
 #endif
 }
 
+void *gl_live_threads = NULL;
+
+/* Exported by name and as its own ELF section, as CPython exports _Py_DebugOffsets, so that
+   a reader finds it from the symbol table or the section headers of the loaded file. */
+__attribute__((section(".greenlet_debug"), used, visibility("default")))
+GreenletDebugOffsets greenlet_debug_offsets = {
+    .cookie = {'g', 'r', 'e', 'e', 'n', 'l', 'e', 't'},
+    .version = GREENLET_DEBUG_OFFSETS_VERSION,
+    .size = sizeof(GreenletDebugOffsets),
+    .python_version_hex = PY_VERSION_HEX,
+#ifdef Py_GIL_DISABLED
+    .free_threaded = 1,
+#endif
+};
+
 int64_t gl_accounting_since = 0;
 void *gl_switch_hooks = NULL;
 

@@ -232,6 +232,77 @@ static void** _PyGreenlet_API_EXT = NULL;
 
 #endif /* !GREENLET_MODULE */
 
+/*
+ * Beyond upstream: where greenlets are, for readers outside the process
+ * (profilers, debuggers, `python -m greenlet.dump PID`).
+ *
+ * The extension module exports one GreenletDebugOffsets, as the data symbol
+ * `greenlet_debug_offsets` and as the whole of the ELF section
+ * `.greenlet_debug`, in the way CPython exports _Py_DebugOffsets. The module
+ * fills it when it is imported: read it from the process's memory, not from
+ * the file. Every field is a uint64_t. Offsets are in bytes from the start of
+ * the structure named; addresses are in the target process.
+ *
+ * From the root: `live_threads` holds the address of a pointer to the first
+ * thread state (NULL: none). Each thread state gives its thread's id (as
+ * threading.get_ident() gives it), the next thread state, and the first
+ * greenlet state of its registry of live greenlets (started and not dead, and
+ * the main greenlet, first). Each greenlet state gives the next one, its
+ * PyGreenlet, its parent (a PyGreenlet), its stack bounds, how many of its
+ * stack bytes are saved on the heap, and its innermost Python frame while it
+ * is suspended. A greenlet state is reached from a PyGreenlet through pimpl.
+ *
+ * A greenlet is running if stack_start is 1, suspended if it is another
+ * non-zero value (the stack pointer at which it stopped), and not started or
+ * finished if it is 0. While suspended, top_frame is its innermost Python
+ * frame: an _PyInterpreterFrame (frame_kind 1) whose `previous` links lead to
+ * its outermost frame and then NULL, with the frames on the C stack already
+ * left out; read them with CPython's own _Py_DebugOffsets. A running
+ * greenlet's frames are its thread's (the thread state's current frame).
+ *
+ * The lists change while the process runs: a reader that does not stop the
+ * process may see a torn list, and must bound its walks.
+ *
+ * Version 1. A later version only appends fields, and says so in `version`;
+ * `size` is sizeof the structure the module was built with.
+ */
+#define GREENLET_DEBUG_OFFSETS_COOKIE "greenlet"
+#define GREENLET_DEBUG_OFFSETS_VERSION 1
+
+typedef struct _greenlet_debug_offsets {
+    char cookie[8];              /* "greenlet", not NUL-terminated */
+    uint64_t version;
+    uint64_t size;
+    uint64_t python_version_hex; /* PY_VERSION_HEX of the headers built against */
+    uint64_t free_threaded;
+    /* The root. */
+    uint64_t live_threads;       /* address of the pointer to the first thread state */
+    struct {
+        uint64_t size;
+        uint64_t thread_id;      /* unsigned long */
+        uint64_t next;           /* thread state pointer, or NULL */
+        uint64_t main;           /* PyGreenlet pointer */
+        uint64_t current;        /* PyGreenlet pointer: the running greenlet */
+        uint64_t registry_first; /* greenlet state pointer, or NULL */
+        uint64_t registry_count; /* Py_ssize_t */
+    } thread_state;
+    struct {
+        uint64_t size;
+        uint64_t object;         /* PyGreenlet pointer */
+        uint64_t registry_next;  /* greenlet state pointer, or NULL */
+        uint64_t parent;         /* PyGreenlet pointer, or NULL */
+        uint64_t stack_start;    /* void pointer: 0, 1 (running) or the stack pointer */
+        uint64_t stack_stop;     /* void pointer */
+        uint64_t saved_bytes;    /* Py_ssize_t */
+        uint64_t is_main;        /* one byte, 0 or 1 */
+        uint64_t switches;       /* Py_ssize_t */
+        uint64_t top_frame;      /* frame pointer while suspended, else NULL */
+        uint64_t frame_kind;     /* a value, not an offset: 1 _PyInterpreterFrame (3.11+),
+                                    2 PyFrameObject (3.10) */
+    } greenlet_state;
+    uint64_t greenlet_pimpl;     /* offset of pimpl in PyGreenlet */
+} GreenletDebugOffsets;
+
 #ifdef __cplusplus
 }
 #endif

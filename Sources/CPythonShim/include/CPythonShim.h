@@ -164,6 +164,13 @@ void gl_allow_try_incref(PyObject *op);
 extern void *gl_switch_hooks;
 static inline void *gl_switch_hooks_get(void) { return __atomic_load_n(&gl_switch_hooks, __ATOMIC_ACQUIRE); }
 static inline void gl_switch_hooks_set(void *table) { __atomic_store_n(&gl_switch_hooks, table, __ATOMIC_RELEASE); }
+/// The first thread state of `LiveThreads` (Swift's), or NULL: a C global, so that the
+/// offsets table can give readers outside the process its address.
+extern void *gl_live_threads;
+/// The table of `greenlet.h` for readers outside the process; the module fills it at import.
+extern GreenletDebugOffsets greenlet_debug_offsets;
+static inline GreenletDebugOffsets *gl_debug_offsets(void) { return &greenlet_debug_offsets; }
+static inline void **gl_live_threads_root(void) { return &gl_live_threads; }
 /// CLOCK_MONOTONIC in nanoseconds, for the opt-in run-time accounting.
 int64_t gl_monotonic_ns(void);
 /// When run-time accounting was turned on (`gl_monotonic_ns`), or 0 while it is off. Every

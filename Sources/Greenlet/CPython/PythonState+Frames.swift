@@ -3,6 +3,29 @@ import CPythonShim
 // A suspended greenlet's Python frames: making a frame object for `gr_frame`, and keeping
 // `f_back` walks off the C stack (3.12+).
 
+extension PythonState {
+    /// For the offsets table (`DebugOffsets`): where a suspended greenlet's innermost Python
+    /// frame is, readable from outside the process, and what kind of frame it is.
+    static var topFrameOffset: UInt64 {
+        #if PY_GE_3_12
+        UInt64(MemoryLayout<PythonState>.offset(of: \PythonState.suspendedTop)!)
+        #elseif PY_GE_3_11
+        UInt64(MemoryLayout<PythonState>.offset(of: \PythonState.currentFrame)!)
+        #else
+        UInt64(MemoryLayout<PythonState>.offset(of: \PythonState.topFrame)!)
+        #endif
+    }
+
+    /// 1: an `_PyInterpreterFrame`; 2: a `PyFrameObject` (3.10).
+    static var topFrameKind: UInt64 {
+        #if PY_GE_3_11
+        1
+        #else
+        2
+        #endif
+    }
+}
+
 extension UnsafeMutablePointer where Pointee == PythonState {
     /// The suspended greenlet's innermost Python frame, as a new reference, or nil.
     func topFrameObject(_ ts: PyThreadStateRef) -> PyRef? {

@@ -144,7 +144,11 @@ extension UnsafeMutablePointer where Pointee == GreenletState {
 /// created and leaves in its exit hook, before its state is queued for destruction, so every
 /// state on the list is alive while the lock is held.
 enum LiveThreads {
-    nonisolated(unsafe) private static var first: UnsafeMutablePointer<ThreadState>? = nil
+    /// The first thread state, kept in a C global whose address the offsets table publishes.
+    private static var first: UnsafeMutablePointer<ThreadState>? {
+        get { gl_live_threads?.assumingMemoryBound(to: ThreadState.self) }
+        set { gl_live_threads = newValue.map { UnsafeMutableRawPointer($0) } }
+    }
 
     /// Lists a new thread, and gives it the trace function of `settrace_all`, under the same
     /// lock as `settrace_all` takes: a thread created meanwhile gets the new function.

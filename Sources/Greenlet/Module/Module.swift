@@ -9,6 +9,7 @@ public func PyInit__greenlet() -> UnsafeMutablePointer<PyObject>? {
     StackMemory.free = { PyMem_Free($0) }
     guard ModuleGlobals.initialize(), GreenletType.prepare(), TestSupport.prepareUnswitchableType(),
           ThreadExit.install() else { return nil }
+    DebugOffsets.fill()
     let definition: UnsafeMutablePointer<PyModuleDef> = gl_module_def()
     definition.pointee.m_name = cString("greenlet._greenlet")
     definition.pointee.m_doc = cString("Lightweight in-process coroutines that switch C stacks (core in Swift).")
