@@ -85,8 +85,7 @@ def pytest_collection_modifyitems(config, items):
 # -- The cleanliness check -------------------------------------------------------
 
 def _live_greenlets(held=()):
-    """Greenlet objects alive after a collection: (all of them, those not in ``held``)."""
-    gc.collect()
+    """Greenlet objects alive, the caller having collected: (all, those not in ``held``)."""
     held = {id(o) for o in held}
     live = [o for o in gc.get_objects() if isinstance(o, greenlet.greenlet)]
     return len(live), sum(1 for o in live if id(o) not in held)
@@ -94,16 +93,19 @@ def _live_greenlets(held=()):
 
 def _live_main_greenlets():
     # A main greenlet may be held by garbage (a finished greenlet in a cycle): collect first.
+    # One collection per test when nothing is left over, which the greenlet count reuses.
     gc.collect()
     return greenlet._greenlet.get_total_main_greenlets()
 
 
 def _settle(count, limit, seconds=2.0):
     """Wait for the cleanups of exited threads, which run as pending calls."""
+    value = count()
     deadline = time.monotonic() + seconds
-    while count() > limit and time.monotonic() < deadline:
+    while value > limit and time.monotonic() < deadline:
         time.sleep(0.002)
-    return count()
+        value = count()
+    return value
 
 
 # Free-threaded 3.13 makes every function and class created once a thread has started
@@ -128,6 +130,7 @@ def leaves_greenlet_state_clean(request):
     main = greenlet.getcurrent()
     assert main.parent is None, "a test must start on the main greenlet"
     if not _baseline:
+        gc.collect()
         _baseline["greenlets"] = _live_greenlets()[0]
         _baseline["mains"] = greenlet._greenlet.get_total_main_greenlets()
     yield
