@@ -59,6 +59,12 @@ extension Tracer {
     static func setForAllThreads(_ function: PyRef?) -> PyRef {
         let here = ThreadState.current()
         var replaced: [PyRef] = []
+        // First the function for threads to come (`LiveThreads.add` reads it under the same
+        // lock), then every listed thread: a thread created in between gets it either way.
+        ThreadExit.withLock {
+            if let previous = forNewThreads { replaced.append(previous) }
+            forNewThreads = function?.newReference()
+        }
         LiveThreads.forEachLocked { thread in
             let old = thread.pointee.trace
             thread.pointee.trace = function?.newReference()
@@ -68,11 +74,6 @@ extension Tracer {
                 } else {
                     thread.pointee.retiredTraces.append(old)
                 }
-            }
-            if thread == here {
-                // Still under the lock, once: the function for threads to come.
-                if let previous = forNewThreads { replaced.append(previous) }
-                forNewThreads = function?.newReference()
             }
         }
         // Released once the lock is let go: a release may run Python code.

@@ -102,8 +102,12 @@ enum Introspection {
         }
         var failed = false
         for (id, refs) in threads {
-            guard !failed, let list = makeList(refs) else {
-                if !failed { failed = true } else { refs.forEach { $0.object.decref() } }
+            if failed {
+                refs.forEach { $0.object.decref() }
+                continue
+            }
+            guard let list = makeList(refs) else {  // it dropped the references
+                failed = true
                 continue
             }
             failed = !setItem(dict, key: id, value: list)
