@@ -26,6 +26,7 @@ PyTypeObject UnswitchableGreenletType = { PyVarObject_HEAD_INIT(NULL, 0) };
 PyModuleDef GreenletModuleDef = { PyModuleDef_HEAD_INIT };
 
 #include <pthread.h>
+#include <sys/mman.h>
 #include <time.h>
 
 int gl_try_incref(PyObject *op)
@@ -107,6 +108,30 @@ int gl_thread_stack_bounds(uintptr_t *low, uintptr_t *size)
     *low = (uintptr_t)address;
     *size = (uintptr_t)bytes;
     return 0;
+}
+
+void *gl_map_aligned(size_t size)
+{
+    // Twice the size, then the unaligned ends are given back.
+    size_t span = 2 * size;
+    char *raw = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) {
+        return NULL;
+    }
+    char *aligned = (char *)(((uintptr_t)raw + size - 1) & ~(uintptr_t)(size - 1));
+    if (aligned > raw) {
+        munmap(raw, (size_t)(aligned - raw));
+    }
+    char *end = aligned + size;
+    if (raw + span > end) {
+        munmap(end, (size_t)(raw + span - end));
+    }
+    return aligned;
+}
+
+void gl_unmap(void *address, size_t size)
+{
+    munmap(address, size);
 }
 
 void greenlet_thread_state_set(void *state)

@@ -48,6 +48,13 @@ void greenlet_thread_state_set(void *state);
 /// success. glibc clips the main thread's to the mappings around it.
 int gl_thread_stack_bounds(uintptr_t *low, uintptr_t *size);
 
+/// `size` bytes of fresh zeroed memory aligned to `size` (a power of two, a multiple of the
+/// page size), straight from the kernel; NULL if it refused. For slabs whose cells find their
+/// slab by masking their address.
+void *gl_map_aligned(size_t size);
+/// Gives memory from `gl_map_aligned` back to the kernel.
+void gl_unmap(void *address, size_t size);
+
 /// Called when a thread that has greenlet state exits, without the GIL. Installed once.
 typedef void (*greenlet_thread_exit_fn)(void *state);
 int greenlet_install_thread_exit_hook(greenlet_thread_exit_fn hook);

@@ -1,19 +1,18 @@
 import CPythonShim
 
-/// Root chunks for greenlets' Python data stacks (3.11+), kept per thread for reuse.
+/// Root chunks for greenlets' Python data stacks (3.11+), cached per thread for reuse.
 ///
 /// CPython gives a thread state with no data stack a fresh 16 KiB chunk from the object arena
-/// (an mmap) on the first frame push. A greenlet starts with no data stack, so each start
-/// would pay for an mmap and each finish for a munmap; lending a pooled chunk instead makes
-/// spawning cheap. Pooled chunks are linked through their own `previous` field.
+/// (an mmap) on the first frame push. A greenlet starts with no data stack; it is lent a small
+/// root chunk from `DataStackSlab` instead, and that chunk goes back to this thread's cache
+/// when the greenlet finishes, so that spawning touches no lock and no fresh memory. Cached
+/// chunks are linked through their own `previous` field.
 struct DataStackChunkPool {
     #if PY_GE_3_11
     var head: UnsafeMutablePointer<_PyStackChunk>?
     #endif
     var count: Int
 
-    /// CPython's own size for a data stack chunk; larger (rarer) chunks are not pooled.
-    static let chunkSize = 16 * 1024
     static let capacity = 64
 
     init() {
@@ -26,25 +25,18 @@ struct DataStackChunkPool {
 
 #if PY_GE_3_11
 extension UnsafeMutablePointer where Pointee == DataStackChunkPool {
-    /// A root chunk laid out as CPython lays out a thread's first one, from the pool or the
-    /// arena; nil if memory ran out (CPython then allocates one itself on the first push, and
-    /// reports the failure there).
+    /// A root chunk from the cache or the slab; nil if memory ran out (CPython then allocates
+    /// one itself on the first push, and reports the failure there).
     func take() -> UnsafeMutablePointer<_PyStackChunk>? {
-        var chunk = pointee.head
-        if let pooled = chunk {
-            pointee.head = pooled.pointee.previous
-            pointee.count -= 1
-        } else {
-            chunk = DataStackChunkPool.allocate()
-        }
-        guard let chunk else { return nil }
-        chunk.pointee.previous = nil
-        chunk.pointee.size = Int(DataStackChunkPool.chunkSize)
-        chunk.pointee.top = 0
-        return chunk
+        guard let pooled = pointee.head else { return DataStackSlab.take() }
+        pointee.head = pooled.pointee.previous
+        pointee.count -= 1
+        pooled.pointee.previous = nil
+        pooled.pointee.top = 0
+        return pooled
     }
 
-    /// Takes back a finished greenlet's chunks: the root is pooled, any others are freed.
+    /// Takes back a finished greenlet's chunks: the root is cached, any others are freed.
     func reclaim(_ top: UnsafeMutablePointer<_PyStackChunk>?) {
         DataStackChunkPool.free(top, into: self)
     }
@@ -62,44 +54,55 @@ extension DataStackChunkPool {
         return (slots + 1, limit)
     }
 
-    /// A chunk from the same allocator CPython uses for data stacks, so either side can free it.
-    static func allocate() -> UnsafeMutablePointer<_PyStackChunk>? {
-        var arena = PyObjectArenaAllocator()
-        PyObject_GetArenaAllocator(&arena)
-        guard let alloc = arena.alloc else { return nil }
-        return alloc(arena.ctx, chunkSize)?.assumingMemoryBound(to: _PyStackChunk.self)
-    }
-
-    /// Frees a chain of chunks, from the innermost outwards; the root goes to `pool` if given.
+    /// Frees a chain of chunks, from the innermost outwards. CPython's own chunks (those it
+    /// added when the frames outgrew the root, or a root it made when the slab had none) go
+    /// back to its arena; a slab root goes to `pool` if given and not full, else to the slab.
     static func free(_ top: UnsafeMutablePointer<_PyStackChunk>?, into pool: UnsafeMutablePointer<DataStackChunkPool>?) {
-        var arena = PyObjectArenaAllocator()
-        PyObject_GetArenaAllocator(&arena)
         var chunk = top
         while let current = chunk {
             chunk = current.pointee.previous
-            if chunk == nil, let pool, current.pointee.size == chunkSize, pool.pointee.count < capacity {
-                current.pointee.previous = pool.pointee.head
-                pool.pointee.head = current
-                pool.pointee.count += 1
+            if DataStackSlab.owns(current) {
+                assert(chunk == nil, "a slab chunk is only ever a root")
+                release(slabChunk: current, into: pool)
                 return
             }
             current.pointee.previous = nil
-            arena.free?(arena.ctx, current, current.pointee.size)
+            freeToArena(current)
         }
     }
 
-    /// Frees every pooled chunk (the thread is going away).
+    /// The root of a greenlet whose thread state CPython cleared while the greenlet ran: it
+    /// freed the chunks it made and could not free this one (see `DataStackSlab.chunkOffset`).
+    static func reclaimAfterThreadClear(_ root: UnsafeMutablePointer<_PyStackChunk>?) {
+        if let root, DataStackSlab.owns(root) { DataStackSlab.give(root) }
+    }
+
+    /// Gives every cached chunk back to the slab (the thread is going away).
     static func drain(_ pool: UnsafeMutablePointer<DataStackChunkPool>) {
-        let chunks = pool.pointee.head
+        var chunk = pool.pointee.head
         pool.pointee.head = nil
         pool.pointee.count = 0
-        var arena = PyObjectArenaAllocator()
-        PyObject_GetArenaAllocator(&arena)
-        var chunk = chunks
         while let current = chunk {
             chunk = current.pointee.previous
-            arena.free?(arena.ctx, current, current.pointee.size)
+            DataStackSlab.give(current)
         }
+    }
+
+    private static func release(slabChunk: UnsafeMutablePointer<_PyStackChunk>, into pool: UnsafeMutablePointer<DataStackChunkPool>?) {
+        guard let pool, pool.pointee.count < capacity else {
+            DataStackSlab.give(slabChunk)
+            return
+        }
+        slabChunk.pointee.previous = pool.pointee.head
+        pool.pointee.head = slabChunk
+        pool.pointee.count += 1
+    }
+
+    /// Frees a chunk CPython allocated, with the allocator it used.
+    private static func freeToArena(_ chunk: UnsafeMutablePointer<_PyStackChunk>) {
+        var arena = PyObjectArenaAllocator()
+        PyObject_GetArenaAllocator(&arena)
+        arena.free?(arena.ctx, chunk, chunk.pointee.size)
     }
 }
 #else

@@ -38,6 +38,9 @@ struct PythonState {
     var datastackChunk: UnsafeMutablePointer<_PyStackChunk>?
     var datastackTop: UnsafeMutablePointer<UnsafeMutablePointer<PyObject>?>?
     var datastackLimit: UnsafeMutablePointer<UnsafeMutablePointer<PyObject>?>?
+    /// The root chunk lent at start, kept while the greenlet runs too, when the thread
+    /// state holds the chain: if the thread ends inside the greenlet, only this finds it.
+    var rootChunk: UnsafeMutablePointer<_PyStackChunk>?
     #else
     /// The innermost frame object (borrowed: the frames own each other through f_back).
     var topFrame: UnsafeMutablePointer<PyFrameObject>?
@@ -81,6 +84,7 @@ struct PythonState {
         datastackChunk = nil
         datastackTop = nil
         datastackLimit = nil
+        rootChunk = nil
         #else
         topFrame = nil
         #endif
@@ -212,6 +216,16 @@ extension UnsafeMutablePointer where Pointee == PythonState {
         #endif
     }
 
+    /// The thread ended while this greenlet ran, and CPython freed the data stack it had made
+    /// along with the thread state: forget the frames and give back the root it could not free.
+    func abandonAfterThreadClear() {
+        #if PY_GE_3_11
+        DataStackChunkPool.reclaimAfterThreadClear(pointee.rootChunk)
+        pointee.rootChunk = nil
+        #endif
+        forgetRunningState()
+    }
+
     /// Prepares the state a greenlet starts with: no frames, no exception, the recursion depth
     /// of the greenlet that starts it, a fresh data stack, no executor. The context set before
     /// the start (`gr_context`) is kept.
@@ -235,6 +249,7 @@ extension UnsafeMutablePointer where Pointee == PythonState {
         pointee.currentFrame = nil
         let chunk = chunks.take()
         pointee.datastackChunk = chunk
+        pointee.rootChunk = chunk
         let bounds = chunk.map { DataStackChunkPool.rootBounds(of: $0) }
         pointee.datastackTop = bounds?.top
         pointee.datastackLimit = bounds?.limit
@@ -254,7 +269,10 @@ extension UnsafeMutablePointer where Pointee == PythonState {
     /// the final switch's own calls) get fresh chunks, which `discard` frees later.
     func finish(in ts: PyThreadStateRef, chunks: UnsafeMutablePointer<DataStackChunkPool>) {
         #if PY_GE_3_11
+        assert(pointee.rootChunk == nil || ts.pointee.datastack_chunk == pointee.rootChunk,
+               "a finished greenlet's frames are all popped, down to its root chunk")
         chunks.reclaim(ts.pointee.datastack_chunk)
+        pointee.rootChunk = nil
         ts.pointee.datastack_chunk = nil
         ts.pointee.datastack_top = nil
         ts.pointee.datastack_limit = nil
@@ -284,6 +302,7 @@ extension UnsafeMutablePointer where Pointee == PythonState {
         #endif
         #if PY_GE_3_11
         DataStackChunkPool.free(pointee.datastackChunk, into: chunks)
+        pointee.rootChunk = nil
         pointee.datastackChunk = nil
         pointee.datastackTop = nil
         pointee.datastackLimit = nil

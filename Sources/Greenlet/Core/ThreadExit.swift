@@ -88,7 +88,7 @@ enum ThreadExit {
             // The thread ended while this greenlet ran: CPython already freed its data
             // stack along with the thread state, and it can never run again.
             let currentState = current.state
-            currentState.python.forgetRunningState()
+            currentState.python.abandonAfterThreadClear()
             currentState.dropRunningCall()
             if currentState.pointee.stack.isActive { currentState.pointee.stack.finish() }
         }
