@@ -6,6 +6,7 @@ only the public API, and work with either implementation.
 import os
 import subprocess
 import sys
+import sysconfig
 import textwrap
 from typing import NamedTuple
 
@@ -53,6 +54,44 @@ def assert_still_parked(g):
     assert g
     assert g.switch("ok") == ("resumed", "ok")
     assert g.dead
+
+
+class DroppedElsewhere(object):
+    """A suspended greenlet of the calling thread whose last reference another thread drops,
+    on demand (:meth:`drop`). Its kill is then queued for the calling thread, and runs at
+    the next greenlet call there, inside whatever greenlet runs: ``log`` records its
+    ``finally``.
+    """
+
+    def __init__(self):
+        self.log = []
+
+        def parked():
+            try:
+                greenlet.getcurrent().parent.switch()
+            finally:
+                self.log.append("victim finally")
+
+        victim = greenlet.greenlet(parked)
+        victim.switch()
+        self._box = [victim]
+
+    def drop(self):
+        import threading
+        dropper = threading.Thread(target=self._box.clear)
+        dropper.start()
+        dropper.join(CHILD_TIMEOUT)
+        assert not dropper.is_alive()
+        # With the GIL the dropping thread deallocates the victim, and queues its kill here.
+        # A free-threaded CPython hands an object whose last reference another thread
+        # dropped back to the thread that made it, which deallocates it at its next check
+        # for pending work, wherever that is: the kill may have run already.
+        if not sysconfig.get_config_var("Py_GIL_DISABLED"):
+            assert self.log == [], "the victim's kill waits for its own thread"
+
+    def assert_killed(self):
+        greenlet.getcurrent()  # a greenlet call runs whatever kill is still queued
+        assert self.log == ["victim finally"]
 
 
 def child_env(drop=()):

@@ -22,7 +22,7 @@ import pytest
 import greenlet
 from greenlet import getcurrent
 
-from _support import run_python
+from _support import DroppedElsewhere, run_python
 
 MODULE_NAME = "_greenlet_capi_probe"
 
@@ -257,6 +257,33 @@ def test_throw_into_unstarted(probe):
         probe.throw(g, IndexError, probe.NULL, probe.NULL)
     assert ran == []
     assert g.dead
+
+
+def test_switch_and_throw_from_c_while_a_kill_is_queued(probe):
+    """A kill queued by another thread runs inside the switch from C; the value and the
+    exception of that switch still reach the C caller (see test_deferred_kills.py)."""
+    victim = DroppedElsewhere()
+
+    def catcher():
+        try:
+            getcurrent().parent.switch("ready")
+        except KeyError as e:
+            return ("caught", e.args)
+
+    def body():
+        child = greenlet.greenlet(lambda *args: ("child got", args))
+        victim.drop()
+        started = probe.switch(child, (1, 2), probe.NULL)
+        other = DroppedElsewhere()
+        thrower = greenlet.greenlet(catcher)
+        assert thrower.switch() == "ready"
+        other.drop()
+        thrown = probe.throw(thrower, KeyError, "k", probe.NULL)
+        other.assert_killed()
+        return started, thrown
+
+    assert greenlet.greenlet(body).switch() == (("child got", (1, 2)), ("caught", ("k",)))
+    victim.assert_killed()
 
 
 def test_throw_rejects_non_exception_and_non_greenlet(probe):

@@ -5,21 +5,19 @@ cycles through their ``__dict__``, ``parent`` or ``run`` are found and freed.
 A *suspended* greenlet is killed with GreenletExit as soon as its reference
 count drops to zero, however that happens.
 
-Whether the collector itself can free a suspended greenlet depends on the
-CPython build. Up to 3.14 CPython exports nothing to visit a suspended
-frame with, so a suspended greenlet is left alone by the collector (as
-upstream greenlet does). From 3.15 its frames are visited, and a suspended
-greenlet that is part of garbage is killed by the collector, its ``finally``
-blocks running before anything is cleared. The free-threaded collector
-(3.13t+) finds every object through the allocator and cannot be told to leave
-one alone, so there too it kills suspended greenlets that are garbage; before
-3.15 it does so without seeing their frames, whose references then count as
-coming from outside.
+The collector frees suspended greenlets that are garbage on every version: each
+is killed by its finalizer, its ``finally`` blocks running before anything is
+cleared (upstream does this from 3.15 only, and there without killing). What
+the collector can see differs: from 3.15 CPython exports what visiting a
+suspended frame needs, as it visits a generator's. Before, a suspended frame's
+references are invisible to it and count as coming from outside, so a cycle
+that goes through a suspended frame's locals lives until it is broken by hand
+or the greenlet is resumed; a cycle through the greenlet object itself (its
+``__dict__``, ``run``, ``parent``, arguments) is collected.
 """
 import collections
 import gc
 import sys
-import sysconfig
 import weakref
 
 import pytest
@@ -32,15 +30,10 @@ from _support import assert_still_parked, parked_greenlet
 
 #: The collector sees into suspended greenlets' frames (CPython 3.15+).
 COLLECTOR_SEES_SUSPENDED_FRAMES = sys.version_info >= (3, 15)
-#: The collector frees suspended greenlets that are garbage (3.15+, free-threaded builds).
-FREE_THREADED = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
-COLLECTOR_FREES_SUSPENDED = COLLECTOR_SEES_SUSPENDED_FRAMES or FREE_THREADED
-protected_from_collector = pytest.mark.skipif(
-    COLLECTOR_FREES_SUSPENDED, reason="this collector frees suspended greenlets")
-collector_frees_suspended = pytest.mark.skipif(
-    not COLLECTOR_FREES_SUSPENDED, reason="this collector leaves suspended greenlets alone")
 collector_sees_frames = pytest.mark.skipif(
     not COLLECTOR_SEES_SUSPENDED_FRAMES, reason="before 3.15 the collector cannot see suspended frames")
+frames_hidden_from_collector = pytest.mark.skipif(
+    COLLECTOR_SEES_SUSPENDED_FRAMES, reason="from 3.15 the collector sees suspended frames")
 
 
 def full_collect():
@@ -64,8 +57,11 @@ def park():
     getcurrent().parent.switch()
 
 
-# Upstream greenlet 3.5.6 on CPython 3.15, as observed: the collector frees a suspended
-# greenlet that is part of garbage without killing it.
+# Upstream greenlet 3.5.6, as observed: before CPython 3.15 its collector never frees a
+# suspended greenlet; on 3.15 it frees one that is part of garbage without killing it.
+UPSTREAM_LEAVES_SUSPENDED = (
+    "before CPython 3.15 upstream's collector never frees a suspended greenlet that is "
+    "garbage: it stays alive, suspended, until the cycle is broken by hand")
 UPSTREAM_315_FREES_WITHOUT_KILLING = (
     "on CPython 3.15 upstream's collector frees a suspended greenlet that is garbage "
     "without killing it: no GreenletExit is thrown into it and its finally blocks never run")
@@ -186,9 +182,10 @@ def test_cycles_created_inside_a_running_greenlet_are_collected_there():
 
 
 # ---------------------------------------------------------------------------
-# Suspended greenlets: not collected, but killed when unreferenced
+# Suspended greenlets: killed by the collector, and when unreferenced
 # ---------------------------------------------------------------------------
 
+@pytest.mark.beyond_upstream(UPSTREAM_LEAVES_SUSPENDED, before=(3, 15))
 @pytest.mark.beyond_upstream(UPSTREAM_315_FREES_WITHOUT_KILLING, since=(3, 15))
 def test_suspended_greenlet_in_a_cycle():
     log = []
@@ -208,42 +205,29 @@ def test_suspended_greenlet_in_a_cycle():
     ref = weakref.ref(g)
     del g
     full_collect()
-    if COLLECTOR_FREES_SUSPENDED:
-        # The collector kills it, then frees it.
-        assert log == ["killed", "finally"]
-        assert ref() is None
-        return
-    # The collector leaves suspended greenlets alone.
-    assert ref() is not None
-    assert log == []
-    assert not ref().dead
-    # Breaking the cycle by hand drops the last reference and kills it.
-    g = ref()
-    del g.myself
-    del g
+    # The collector kills it, then frees it.
     assert log == ["killed", "finally"]
     assert ref() is None
 
 
-@protected_from_collector
-def test_only_suspended_greenlets_are_hidden_from_the_collector():
+@pytest.mark.beyond_upstream(UPSTREAM_LEAVES_SUSPENDED, before=(3, 15))
+def test_every_greenlet_is_tracked_in_every_state():
     main = getcurrent()
     pending = greenlet.greenlet(park)
     suspended = parked_greenlet()
+    suspended.data = [suspended]
     finished = greenlet.greenlet(lambda: None)
     finished.switch()
-    assert gc.is_tracked(pending)
-    assert gc.is_tracked(finished)
-    assert gc.is_tracked(main)
-    assert not gc.is_tracked(suspended)
-    assert gc.get_referents(suspended) == []
+    for g in (main, pending, suspended, finished):
+        assert gc.is_tracked(g)
     assert main in gc.get_referents(pending)
-    # Once it finishes it becomes an ordinary tracked object again.
+    assert suspended.__dict__ in gc.get_referents(suspended)
     assert_still_parked(suspended)
     assert gc.is_tracked(suspended)
+    del suspended.data
 
 
-@protected_from_collector
+@frames_hidden_from_collector
 def test_suspended_frame_referring_to_its_own_greenlet_stays_alive():
     log = []
 
@@ -293,17 +277,19 @@ def test_every_greenlet_is_tracked_and_suspended_frames_are_referents():
     "without killing it: the frame's locals are freed first, its finally block never "
     "runs, and the greenlet is left alive, suspended", since=(3, 15))
 def test_cycle_through_a_suspended_frame_is_freed_with_its_finally_run():
-    """The cycle goes through the frame's locals back to the greenlet."""
+    """The cycle goes through the frame's locals back to the greenlet. The collector calls
+    every finalizer in the garbage in an order of its own (the marker's ``__del__`` among
+    them), but clears nothing the greenlet's ``finally`` block can still see."""
     log = []
 
     def body():
         me = getcurrent()  # the suspended frame refers to its own greenlet
-        holder = Marker(log, "marker freed")
+        holder = Marker(log, "marker finalized")
         holder.owner = me
         try:
             getcurrent().parent.switch()
         finally:
-            log.append("finally")
+            log.append(("finally", holder.name, holder.owner is me))
 
     g = greenlet.greenlet(body)
     g.switch()
@@ -311,12 +297,11 @@ def test_cycle_through_a_suspended_frame_is_freed_with_its_finally_run():
     del g
     assert log == []
     full_collect()
-    assert log[0] == "finally"
-    assert "marker freed" in log
+    assert sorted(log, key=str) == [("finally", "marker finalized", True), "marker finalized"]
     assert ref() is None
 
 
-@collector_frees_suspended
+@pytest.mark.beyond_upstream(UPSTREAM_LEAVES_SUSPENDED, before=(3, 15))
 @pytest.mark.beyond_upstream(
     "on CPython 3.15 upstream's collector frees a suspended greenlet of another thread "
     "that is garbage right there, without killing it: its finally block never runs, in "

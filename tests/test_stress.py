@@ -200,9 +200,9 @@ class GreenletGenerator:
     """A tiny generator made from a greenlet: ``produce(emit)`` calls
     ``emit(value)`` from whatever call depth it likes.
 
-    The greenlet deliberately holds no reference back to this object: a
-    suspended greenlet is never reclaimed by the cycle collector, so a
-    cycle would keep an abandoned generator alive forever.
+    The greenlet deliberately holds no reference back to this object: before
+    CPython 3.15 the collector cannot see a suspended greenlet's frames, so a
+    cycle through them would keep an abandoned generator alive.
     """
 
     def __init__(self, produce):

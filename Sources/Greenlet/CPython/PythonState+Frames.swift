@@ -199,29 +199,20 @@ extension UnsafeMutablePointer where Pointee == PythonState {
 }
 #endif
 
-/// What the cyclic collector may know of, and do to, suspended greenlets.
+/// What the cyclic collector may know of suspended greenlets.
 ///
-/// A suspended greenlet's frames hold references that only the greenlet can release. Up to
-/// 3.14 CPython exports nothing to visit them with, so the collector cannot see those
-/// references. With the GIL, a suspended greenlet is then kept out of collection (`tp_is_gc`
-/// says so per object), and a cycle through a suspended frame lives until it is broken by
-/// hand. From 3.15 the frames are visited, as CPython visits a generator's.
+/// A suspended greenlet's frames hold references that only the greenlet can release. From
+/// 3.15 CPython exports what visiting them needs, and they are visited as CPython visits a
+/// generator's frames. Up to 3.14 the collector cannot see them: 3.11 to 3.13 do not even
+/// record how deep an executing frame's value stack is when it calls out, so a visit would
+/// have to guess, and a wrong guess frees live objects. Unseen references count as coming
+/// from outside, which keeps what they refer to alive: a cycle through a suspended frame's
+/// locals lives until it is broken or the greenlet resumes. Cycles through the greenlet
+/// object itself (its dict, `run`, parent, arguments) are collected on every version.
 ///
-/// Where the collector may free suspended greenlets (3.15, and every free-threaded build,
-/// whose collector finds objects through the allocator and ignores `tp_is_gc`), a suspended
-/// greenlet in garbage is killed by its finalizer (see `Lifecycle.finalize`) before anything
-/// is cleared, and one whose thread is gone has its frames cleared where they are visible.
-enum SuspendedFrames {
-    #if PY_GE_3_15
-    /// The collector visits suspended frames.
-    static let areVisible = true
-    #else
-    static let areVisible = false
-    #endif
-    /// The collector may find suspended greenlets to be garbage.
-    static let mayBeCollected = areVisible || FreeThreading.isEnabled
-}
-
+/// On every version, a suspended greenlet in garbage is killed by its finalizer (see
+/// `Lifecycle.finalize`) before anything is cleared, and one whose thread is gone has its
+/// frames cleared where they are visible.
 extension UnsafeMutablePointer where Pointee == PythonState {
     /// Visits what a suspended greenlet's frames hold (`tp_traverse`); nothing while it runs,
     /// when the frames belong to the thread, or before 3.15.

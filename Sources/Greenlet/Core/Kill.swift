@@ -19,6 +19,25 @@ enum Kill {
         pending.restore()
     }
 
+    /// The collector found a suspended greenlet in garbage (`tp_finalize`). It is not killed
+    /// there and then: the collector keeps lists of objects whose heads live in its own C
+    /// frames, and a switch puts the greenlet's stack where those frames are while the
+    /// greenlet's code frees objects from the lists, which writes to their neighbours, the
+    /// heads among them. So the kill is queued, and the queue's reference keeps the greenlet
+    /// alive, which the collector sees as a resurrection: nothing of it is cleared. In this
+    /// thread the kill runs when the collection is over (`CollectorCallback`), or at the next
+    /// greenlet call; another thread's greenlet is queued for that thread.
+    static func fromCollector(_ greenlet: GreenletRef) {
+        let state = greenlet.state
+        if let here = ThreadState.currentIfCreated, state.owningThread == here {
+            here.deferKill(greenlet)
+        } else {
+            let pending = PendingException.take()
+            end(greenlet)  // queued for its own thread, or forgotten if that thread is gone
+            pending.restore()
+        }
+    }
+
     /// Ends a suspended greenlet that is alive (a reference is held for the while): throws
     /// `GreenletExit` into it in its own thread, queues that for its thread if it is another
     /// one, or, if it can never run again, forgets its stack. No exception may be set.

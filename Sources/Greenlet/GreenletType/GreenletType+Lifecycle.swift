@@ -88,10 +88,9 @@ enum Lifecycle {
         return false
     }
 
-    /// `tp_finalize`, where the collector can find suspended greenlets in garbage (see
-    /// `SuspendedFrames`): the greenlet is killed as if its last reference had gone, before
-    /// the collector clears anything, so its `finally` blocks run on intact objects. If only
-    /// another thread can run it, the kill is queued there, which keeps it alive.
+    /// `tp_finalize`, for a suspended greenlet the collector found in garbage (see
+    /// `traverseSuspendedFrames`): its kill is queued, which keeps it alive, and runs once
+    /// the collection is over (`Kill.fromCollector`), before anything it holds is cleared.
     static let finalize: destructor = { object in
         guard let object, let pimpl = object.asGreenlet.pointee.pimpl else { return }
         let state = pimpl.assumingMemoryBound(to: GreenletState.self)
@@ -99,9 +98,7 @@ enum Lifecycle {
         // In the interpreter's last collections it is left to deallocation, as up to 3.14:
         // other finalizers may still switch into it.
         if interpreterIsFinalizing() { return }
-        let pending = PendingException.take()
-        Kill.end(object.asGreenlet)
-        pending.restore()
+        Kill.fromCollector(object.asGreenlet)
     }
 
     /// `tp_traverse`: what a greenlet keeps alive.
@@ -140,21 +137,6 @@ enum Lifecycle {
         if !state.pointee.isMain && state.pointee.stack.isActive && state.ranInDeadThread {
             Kill.forgetOrphan(state)
         }
-        return 0
-    }
-
-    /// `tp_is_gc`: a suspended greenlet is never collected as garbage (its frames may still
-    /// need to run); main greenlets, and greenlets that are not active, are.
-    ///
-    /// An object whose last reference is gone is a GC object again, whatever its state: from
-    /// 3.14 `_Py_Dealloc` may put it on the trashcan's list instead of deallocating it when
-    /// the stack runs low, and it untracks it first only if `tp_is_gc` says so. A tracked
-    /// object on that list would have its collector links overwritten.
-    static let isCollectable: inquiry = { object in
-        guard let object, let pimpl = object.asGreenlet.pointee.pimpl else { return 1 }
-        if gl_refcnt(object) == 0 { return 1 }
-        let state = pimpl.assumingMemoryBound(to: GreenletState.self)
-        if state.pointee.isMain || !state.pointee.stack.isActive || state.ranInDeadThread { return 1 }
         return 0
     }
 }

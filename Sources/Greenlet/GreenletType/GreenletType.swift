@@ -62,14 +62,10 @@ enum GreenletType {
         return PyType_Ready(type) == 0
     }
 
-    /// How the collector treats greenlets: per object through `tp_is_gc` where it can be kept
-    /// away from suspended ones, through a finalizer that kills them where it cannot.
+    /// How the collector treats greenlets: a suspended one in garbage is killed by its
+    /// finalizer before anything is cleared (see `traverseSuspendedFrames`).
     static func installCollectorSlots(_ type: UnsafeMutablePointer<PyTypeObject>) {
-        if SuspendedFrames.mayBeCollected {
-            type.pointee.tp_finalize = Lifecycle.finalize
-        } else {
-            type.pointee.tp_is_gc = Lifecycle.isCollectable
-        }
+        type.pointee.tp_finalize = Lifecycle.finalize
     }
 
 }

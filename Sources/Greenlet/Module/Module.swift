@@ -53,6 +53,7 @@ private func populate(_ module: PyRef, capsule: PyRef?, extensionCapsule: PyRef?
     for (name, value) in entries {
         guard let value, PyModule_AddObjectRef(module, cString(name), value) == 0 else { return false }
     }
+    guard CollectorCallback.install() else { return false }
     guard PyModule_AddIntConstant(module, "CLOCKS_PER_SEC", Int(CLOCKS_PER_SEC)) == 0 else { return false }
     // Frameworks read these as attributes of the type itself (eventlet does).
     guard let typeDict = greenletType.pointee.tp_dict else { return false }
