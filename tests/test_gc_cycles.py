@@ -342,6 +342,57 @@ def test_collector_kill_of_a_greenlet_of_another_thread_is_queued_there():
     assert log == [("finally", "owner")]
 
 
+@pytest.mark.beyond_upstream(UPSTREAM_LEAVES_SUSPENDED, before=(3, 15))
+@pytest.mark.beyond_upstream(UPSTREAM_315_FREES_WITHOUT_KILLING, since=(3, 15))
+def test_kills_wait_for_the_collection_to_end():
+    """A suspended greenlet in garbage is not killed inside the collection: switching there
+    would lay its frames over the collector's own, whose lists its code may then change.
+    Its kill runs when the collection reports that it is over, after every finalizer (the
+    marker's ``__del__``) and before the callbacks added after greenlet's import."""
+    log = []
+
+    def body():
+        try:
+            getcurrent().parent.switch()
+        finally:
+            log.append("greenlet finally")
+
+    g = greenlet.greenlet(body)  # older than the marker: the collector meets it first
+    g.switch()
+    g.me = g
+    marker = Marker(log, "marker finalized")
+    marker.me = marker
+    del g, marker
+
+    def callback(phase, info):
+        log.append(phase)
+
+    gc.callbacks.append(callback)
+    try:
+        gc.collect()
+    finally:
+        gc.callbacks.remove(callback)
+    assert log == ["start", "marker finalized", "greenlet finally", "stop"]
+
+
+def test_a_subclass_instance_is_killed_as_its_last_reference_goes():
+    log = []
+
+    class Mine(greenlet.greenlet):
+        pass
+
+    def body():
+        try:
+            getcurrent().parent.switch()
+        finally:
+            log.append("finally")
+
+    g = Mine(body)
+    g.switch()
+    del g
+    assert log == ["finally"]
+
+
 def test_suspended_greenlet_held_only_by_garbage_is_killed_when_collected():
     log = []
 

@@ -55,6 +55,10 @@ void *gl_map_aligned(size_t size);
 /// Gives memory from `gl_map_aligned` back to the kernel.
 void gl_unmap(void *address, size_t size);
 
+/// Whether this interpreter's cyclic collector is running (its `collecting` flag). It is
+/// set from before the first callback in `gc.callbacks` to after the last.
+int gl_collector_is_running(void);
+
 /// Called when a thread that has greenlet state exits, without the GIL. Installed once.
 typedef void (*greenlet_thread_exit_fn)(void *state);
 int greenlet_install_thread_exit_hook(greenlet_thread_exit_fn hook);

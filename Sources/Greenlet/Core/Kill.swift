@@ -19,25 +19,6 @@ enum Kill {
         pending.restore()
     }
 
-    /// The collector found a suspended greenlet in garbage (`tp_finalize`). It is not killed
-    /// there and then: the collector keeps lists of objects whose heads live in its own C
-    /// frames, and a switch puts the greenlet's stack where those frames are while the
-    /// greenlet's code frees objects from the lists, which writes to their neighbours, the
-    /// heads among them. So the kill is queued, and the queue's reference keeps the greenlet
-    /// alive, which the collector sees as a resurrection: nothing of it is cleared. In this
-    /// thread the kill runs when the collection is over (`CollectorCallback`), or at the next
-    /// greenlet call; another thread's greenlet is queued for that thread.
-    static func fromCollector(_ greenlet: GreenletRef) {
-        let state = greenlet.state
-        if let here = ThreadState.currentIfCreated, state.owningThread == here {
-            here.deferKill(greenlet)
-        } else {
-            let pending = PendingException.take()
-            end(greenlet)  // queued for its own thread, or forgotten if that thread is gone
-            pending.restore()
-        }
-    }
-
     /// Ends a suspended greenlet that is alive (a reference is held for the while): throws
     /// `GreenletExit` into it in its own thread, queues that for its thread if it is another
     /// one, or, if it can never run again, forgets its stack. No exception may be set.
@@ -51,8 +32,8 @@ enum Kill {
             state.leaveRegistryFromAnyThread()
             state.pointee.stack.finish()
         } else if let here, let owner = state.owningThread, owner == here, !here.canKillNow {
-            // Nested too deep, or the running greenlet is finishing: later (the queue keeps
-            // it alive).
+            // Nested too deep, the running greenlet is finishing, or a collection runs:
+            // later (the queue keeps it alive).
             here.deferKill(greenlet)
         } else if let here, let owner = state.owningThread, owner == here {
             // Control comes back here when it ends: make the killer its parent for the while.

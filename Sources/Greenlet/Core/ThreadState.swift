@@ -26,6 +26,12 @@ struct ThreadState {
     /// The greenlet whose `drainPendingKills` loop is running, if any (borrowed): a kill
     /// inside that loop leaves what it queues to the loop rather than nesting another one.
     var drainingKillsIn: GreenletRef?
+    /// The greenlet in which this thread's collection runs, between the "start" and "stop"
+    /// that `gc.callbacks` report (`CollectorCallback`); compared, never used.
+    var collectingIn: GreenletRef? = nil
+    /// Set while the callbacks report a collection over: the collector still counts as
+    /// running then, but its lists are gone and a switch is safe.
+    var collectionIsOver = false
     /// The thread's live greenlets (`Registry.swift`).
     var registry = GreenletRegistry()
     /// The thread's identifier, as `threading.get_ident()` gives it.
@@ -132,9 +138,24 @@ extension UnsafeMutablePointer where Pointee == ThreadState {
     /// the killer must not be nested in kills as deep as they may go, nor be finishing: a
     /// finishing greenlet cannot take control back, and the victim's end would go on to its
     /// parent in place of the finishing greenlet's own result.
+    ///
+    /// Nor may a collection be running in the killer: a kill switches stacks, and the
+    /// collector keeps lists whose heads live in its C frames, which the victim's frames would
+    /// then overlay while its code frees objects from those lists (writing to their
+    /// neighbours, the heads among them). Those kills wait for the collection to end
+    /// (`CollectorCallback`). A collection that a finalizer paused by switching away is left
+    /// to the greenlet it runs in: others kill as usual (killing that one ends the pause).
     @inline(__always) var canKillNow: Bool {
         let killer = pointee.current.state
         return killer.pointee.nestedKills < ThreadState.maxNestedKills && killer.pointee.stack.isActive
+            && !collectionRunsInKiller
+    }
+
+    /// Whether a collection is under way in the running greenlet, as far as this thread can
+    /// tell: where `gc.callbacks` were cleared, any collection counts.
+    private var collectionRunsInKiller: Bool {
+        if pointee.collectionIsOver || gl_collector_is_running() == 0 { return false }
+        return pointee.collectingIn == nil || pointee.collectingIn == pointee.current
     }
 
     /// Kills the greenlets queued for this thread, if the running greenlet can (else they

@@ -31,6 +31,10 @@ enum Lifecycle {
             if !kill(greenlet) { return }  // resurrected
         }
         if greenlet.pointee.weakreflist != nil { PyObject_ClearWeakRefs(object) }
+        // A collection paused in it and never resumed: no longer anywhere.
+        if let thread = ThreadState.currentIfCreated, thread.pointee.collectingIn == greenlet {
+            thread.pointee.collectingIn = nil
+        }
         clearReferences(greenlet)
         let pool = state.pointee.main.flatMap { main in
             main.state.thread == ThreadState.currentIfCreated ? ThreadState.currentIfCreated?.chunks : nil
@@ -89,8 +93,10 @@ enum Lifecycle {
     }
 
     /// `tp_finalize`, for a suspended greenlet the collector found in garbage (see
-    /// `traverseSuspendedFrames`): its kill is queued, which keeps it alive, and runs once
-    /// the collection is over (`Kill.fromCollector`), before anything it holds is cleared.
+    /// `traverseSuspendedFrames`), or a heap subtype's instance whose last reference went.
+    /// It is killed as if its last reference had gone. During a collection that kill is
+    /// queued, which keeps the greenlet alive (the collector sees a resurrection and clears
+    /// nothing of it), and runs once the collection is over (see `canKillNow`).
     static let finalize: destructor = { object in
         guard let object, let pimpl = object.asGreenlet.pointee.pimpl else { return }
         let state = pimpl.assumingMemoryBound(to: GreenletState.self)
@@ -98,7 +104,9 @@ enum Lifecycle {
         // In the interpreter's last collections it is left to deallocation, as up to 3.14:
         // other finalizers may still switch into it.
         if interpreterIsFinalizing() { return }
-        Kill.fromCollector(object.asGreenlet)
+        let pending = PendingException.take()
+        Kill.end(object.asGreenlet)
+        pending.restore()
     }
 
     /// `tp_traverse`: what a greenlet keeps alive.
