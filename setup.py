@@ -16,8 +16,14 @@ Environment knobs:
   GREENLET_SWIFT         the swift executable to use (default: `swift` on PATH)
   GREENLET_SWIFT_CONFIG  `release` (default) or `debug`
   GREENLET_SWIFT_FLAGS   extra arguments appended to `swift build` (shell-split)
+  GREENLET_SANITIZE      `address`: an AddressSanitizer build (Swift's -sanitize=address,
+                         and the fiber annotations at each switch); see docs/memory-checks.md
+
+A build with extra flags or a sanitizer gets a scratch folder of its own, so that it
+never mixes objects with the plain build.
 """
 
+import hashlib
 import importlib.util
 import os
 import re
@@ -113,7 +119,19 @@ class SwiftBuildExt(build_ext):
         swift = find_swift()
         flags = load_swift_flags()
         tag = flags.version_tag()
+        extra = shlex.split(os.environ.get("GREENLET_SWIFT_FLAGS", ""))
+        sanitize = os.environ.get("GREENLET_SANITIZE", "")
+        if sanitize not in ("", "address"):
+            raise OptionError("GREENLET_SANITIZE must be 'address' or empty, not %r" % sanitize)
+        if sanitize:
+            # Swift and C targets alike; GREENLET_SANITIZE_ADDRESS turns on the fiber
+            # annotations in CStackSwitch.
+            extra = ["-Xswiftc", "-sanitize=address", "-Xcc", "-fsanitize=address",
+                     "-Xcc", "-DGREENLET_SANITIZE_ADDRESS=1",
+                     "-Xswiftc", "-DGREENLET_SANITIZE_ADDRESS"] + extra
         scratch = os.path.join(ROOT, ".build-py" + tag)
+        if extra:
+            scratch += "-" + hashlib.sha1(" ".join(extra).encode()).hexdigest()[:8]
 
         cmd = [
             swift, "build",
@@ -128,7 +146,7 @@ class SwiftBuildExt(build_ext):
             cmd += flags.python_flags()
         except SystemExit as e:  # its way of rejecting an unsupported Python
             raise PlatformError("cannot build greenlet._greenlet: %s" % (e.code,))
-        cmd += shlex.split(os.environ.get("GREENLET_SWIFT_FLAGS", ""))
+        cmd += extra
 
         print("running: " + " ".join(shlex.quote(c) for c in cmd), flush=True)
         sys.stderr.flush()

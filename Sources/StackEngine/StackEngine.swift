@@ -51,7 +51,9 @@ public enum StackEngine {
                      "resume needs a suspended coroutine")
         thread.pointee.target = target
         thread.pointee.saveFailed = false
+        let fakeStack = greenlet_asan_will_switch()
         _ = greenlet_switch_stack(thread, saveCallback, restoreCallback)
+        greenlet_asan_did_switch(fakeStack)
         // Resumed: the restore callback already made this coroutine current.
         if thread.pointee.saveFailed {
             thread.pointee.saveFailed = false
@@ -80,7 +82,11 @@ public enum StackEngine {
         target.pointee.prepareStart(stop: stop, current: thread.pointee.current)
         thread.pointee.target = target
         thread.pointee.saveFailed = false
-        if greenlet_switch_stack(thread, saveCallback, restoreCallback) == 0 {
+        let fakeStack = greenlet_asan_will_switch()
+        let switched = greenlet_switch_stack(thread, saveCallback, restoreCallback)
+        // The starter has a fake stack to take back; a new coroutine starts with none.
+        greenlet_asan_did_switch(switched == 0 ? fakeStack : nil)
+        if switched == 0 {
             return .resumed  // the starter, switched back to later
         }
         if thread.pointee.saveFailed {

@@ -113,6 +113,7 @@ extension UnsafeMutablePointer where Pointee == StackSlice {
         if wanted > pointee.capacity {
             guard grow(to: Swift.max(wanted, pointee.capacity * 2), keeping: saved) else { return false }
         }
+        greenlet_asan_unpoison(start + saved, wanted - saved)
         (pointee.copy.unsafelyUnwrapped + saved).copyMemory(from: start + saved, byteCount: wanted - saved)
         pointee.savedBytes = wanted
         pointee.bytesCopied &+= wanted - saved
@@ -139,6 +140,7 @@ extension UnsafeMutablePointer where Pointee == StackSlice {
     func restore() {
         let saved = pointee.savedBytes
         if saved > 0 {
+            greenlet_asan_unpoison(pointee.start.unsafelyUnwrapped, saved)
             pointee.start.unsafelyUnwrapped.copyMemory(from: pointee.copy.unsafelyUnwrapped, byteCount: saved)
             pointee.savedBytes = 0
             pointee.bytesCopied &+= saved

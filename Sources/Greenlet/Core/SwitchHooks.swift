@@ -7,8 +7,8 @@ import CPythonShim
 /// The hooks sit in a table terminated by a nil hook, which writers build anew and publish
 /// whole with one atomic store; a switch reads the table pointer once. With no hook, that load
 /// and a test are all a switch pays. Writers are serialized by `ThreadExit`'s lock. A replaced
-/// table is never freed: a switch in another thread may still be reading it, and hooks are
-/// added a few times in a process's life, not per request.
+/// table is never freed, only kept in `retired`: a switch in another thread may still be
+/// reading it, and hooks are added a few times in a process's life, not per request.
 enum SwitchHooks {
     struct Entry {
         var hook: PyGreenlet_SwitchHook?
@@ -17,6 +17,9 @@ enum SwitchHooks {
 
     /// More than any profiler stack needs; the table is a fixed small array.
     static let capacity = 16
+
+    /// Tables replaced since the module was imported; the lock is held.
+    nonisolated(unsafe) private static var retired: [UnsafeMutablePointer<Entry>] = []
 
     @inline(__always) static var table: UnsafeMutablePointer<Entry>? {
         gl_switch_hooks_get()?.assumingMemoryBound(to: Entry.self)
@@ -83,6 +86,7 @@ enum SwitchHooks {
 
     /// Publishes a new table (nil when empty); the lock is held.
     private static func publish(_ entries: [Entry]) {
+        if let old = table { retired.append(old) }
         guard !entries.isEmpty else {
             gl_switch_hooks_set(nil)
             return

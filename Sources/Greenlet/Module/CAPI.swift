@@ -3,8 +3,15 @@ import CPythonShim
 /// The C API: twelve pointers in a capsule named `greenlet._C_API`, in upstream's order,
 /// which C extensions (gevent's among them) index by the numbers greenlet.h names.
 enum CAPI {
+    /// The capsules' pointer tables. Extensions keep the table's address after the capsule is
+    /// gone (gevent's modules cache it in a C static), so the tables live for the process,
+    /// held here.
+    nonisolated(unsafe) private static var table: UnsafeMutablePointer<UnsafeMutableRawPointer?>? = nil
+    nonisolated(unsafe) private static var extensionTable: UnsafeMutablePointer<UnsafeMutableRawPointer?>? = nil
+
     static func makeCapsule() -> PyRef? {
-        let slots = UnsafeMutablePointer<UnsafeMutableRawPointer?>.allocate(capacity: Int(PyGreenlet_API_pointers))
+        let slots = table ?? .allocate(capacity: Int(PyGreenlet_API_pointers))
+        table = slots
         func fill(_ slot: Int32, _ pointer: UnsafeMutableRawPointer?) { slots[Int(slot)] = pointer }
         fill(PyGreenlet_Type_NUM, UnsafeMutableRawPointer(greenletType))
         fill(PyExc_GreenletError_NUM, UnsafeMutableRawPointer(ModuleGlobals.error))
@@ -23,7 +30,8 @@ enum CAPI {
 
     /// Beyond upstream: the capsule `greenlet._C_API_EXT`, in the order greenlet.h numbers it.
     static func makeExtensionCapsule() -> PyRef? {
-        let slots = UnsafeMutablePointer<UnsafeMutableRawPointer?>.allocate(capacity: Int(PyGreenlet_API_EXT_pointers))
+        let slots = extensionTable ?? .allocate(capacity: Int(PyGreenlet_API_EXT_pointers))
+        extensionTable = slots
         func fill(_ slot: Int32, _ pointer: UnsafeMutableRawPointer?) { slots[Int(slot)] = pointer }
         fill(PyGreenlet_AddSwitchHook_NUM, unsafeBitCast(addSwitchHook, to: UnsafeMutableRawPointer.self))
         fill(PyGreenlet_RemoveSwitchHook_NUM, unsafeBitCast(removeSwitchHook, to: UnsafeMutableRawPointer.self))
