@@ -9,7 +9,9 @@ serializes them; with the GIL they interleave. Either way, in a bounded, seeded 
 - greenlets handed to another thread, which tries to switch into them (greenlet.error) and
   drops them, so that they are killed back in their own thread;
 - asyncio event loops inside greenlets, whose tasks hold critical sections while a child
-  greenlet touches them.
+  greenlet touches them;
+- in each thread, a forest of greenlets under random switches, throws, kills, re-parenting,
+  cycles only the collector can free, and collections; every dropped greenlet must end.
 
 It runs in a child process with a watchdog, so that a crash or a deadlock fails this test
 and nothing else, and it ends by itself.
@@ -22,14 +24,17 @@ import pytest
 
 from _support import run_python
 
-# Twelve seconds of stress by default (GREENLET_STRESS_SECONDS), in a child interpreter.
+# Twelve seconds of stress by default, at most 60 (GREENLET_STRESS_SECONDS), from a fixed
+# seed (GREENLET_STRESS_SEED), in a child interpreter. Locally, a long run:
+#   GREENLET_STRESS_SECONDS=60 GREENLET_STRESS_SEED=$RANDOM python -m pytest tests/test_parallel_stress.py
 pytestmark = pytest.mark.slow
 
 SCRIPT = textwrap.dedent(r"""
-    import asyncio, faulthandler, gc, os, queue, random, sys, threading, time
+    import asyncio, faulthandler, gc, itertools, os, queue, random, sys, threading, time, weakref
     import greenlet
 
     SEED, DURATION, WATCHDOG = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
+    print("seed", SEED, flush=True)
     faulthandler.dump_traceback_later(WATCHDOG, exit=True)
     THREADS = 2 * (os.cpu_count() or 2)
 
@@ -43,7 +48,8 @@ SCRIPT = textwrap.dedent(r"""
     producing.set()
     phase = threading.Barrier(THREADS + 1)
     errors = []
-    stats = {"switches": 0, "throws": 0, "handed": 0, "killed": 0, "refused": 0, "asyncio": 0}
+    stats = {"switches": 0, "throws": 0, "handed": 0, "killed": 0, "refused": 0, "asyncio": 0,
+             "chaos dropped": 0}
     stats_lock = threading.Lock()
 
     def count(key, n=1):
@@ -123,27 +129,103 @@ SCRIPT = textwrap.dedent(r"""
         assert greenlet.greenlet(lambda: asyncio.run(main())).switch() == "loop done"
         count("asyncio")
 
+    def chaos_round(rnd, dropped, finished, serial):
+        # Random switches, throws, kills, re-parenting, cycles and collections among a
+        # small forest of greenlets. Each one answers the main greenlet directly, so every
+        # value it gets back is known in advance, whatever the forest looks like.
+        main = greenlet.getcurrent()
+        names = weakref.WeakKeyDictionary()
+
+        def body(gid, value):
+            reply = ("got", gid, value)
+            try:
+                while True:
+                    try:
+                        value = main.switch(reply)
+                    except KeyError as e:
+                        reply = ("caught", gid, e.args[0])
+                        continue
+                    if value == "stop":
+                        return ("done", gid)
+                    reply = ("got", gid, value)
+            finally:
+                finished.append(gid)
+
+        forest = {}
+        for step in range(rnd.randint(20, 60)):
+            op = rnd.random()
+            if op < 0.2 or not forest:
+                gid = next(serial)
+                g = greenlet.greenlet(body)
+                names[g] = gid
+                assert g.switch(gid, step) == ("got", gid, step)
+                forest[gid] = g
+                continue
+            gid = rnd.choice(sorted(forest))
+            g = forest[gid]
+            if op < 0.45:
+                assert g.switch(step) == ("got", gid, step)
+                count("switches")
+            elif op < 0.55:
+                assert g.throw(KeyError(step)) == ("caught", gid, step)
+                count("throws")
+            elif op < 0.65:
+                try:
+                    g.parent = forest[rnd.choice(sorted(forest))]
+                except ValueError:
+                    pass  # a cyclic parent chain is refused
+            elif op < 0.75:
+                del forest[gid]
+                dropped.append(gid)
+                if rnd.random() < 0.5:
+                    g.me = g  # only the collector can find it now
+                del g
+            elif op < 0.85:
+                # Its result goes to the first live greenlet up its parent chain.
+                parent = g.parent
+                while parent.dead:
+                    parent = parent.parent
+                expected = ("done", gid)
+                if parent is not main:
+                    expected = ("got", names[parent], expected)
+                del forest[gid]
+                assert g.switch("stop") == expected
+                assert g.dead
+            else:
+                gc.collect()
+        dropped.extend(forest)
+        forest.clear()
+
     def worker(index):
         rnd = random.Random(SEED * 1000 + index)
         killed = []
+        dropped, finished = [], []
+        serial = itertools.count()
         rounds = 0
         try:
             while producing.is_set():
                 switching_round(rnd)
                 throwing_round(rounds)
+                chaos_round(rnd, dropped, finished, serial)
                 hand_off(killed)
                 take_and_drop()
                 if rounds % 8 == index % 8:
                     asyncio_round()
                 rounds += 1
         except BaseException as e:
-            errors.append("thread %d: %r" % (index, e))
+            import traceback
+            errors.append("thread %d: %s" % (index, traceback.format_exc()))
         phase.wait()      # everyone has stopped producing
         while not handoff.empty():
             take_and_drop()
         phase.wait()      # every handed-off greenlet has been dropped
+        gc.collect()
         greenlet.getcurrent()  # runs the kills queued for this thread
         count("killed", len(killed))
+        count("chaos dropped", len(dropped))
+        lost = set(dropped) - set(finished)
+        if lost:
+            errors.append("thread %d: dropped greenlets never ended: %r" % (index, sorted(lost)[:5]))
 
     def collector():
         while producing.is_set():
@@ -167,7 +249,7 @@ SCRIPT = textwrap.dedent(r"""
     assert refs == token_refs, (refs, token_refs)
     faulthandler.cancel_dump_traceback_later()
     gil = getattr(sys, "_is_gil_enabled", lambda: True)()
-    print("OK", THREADS, "threads, GIL" if gil else "threads, no GIL", sorted(stats.items()))
+    print("OK seed", SEED, THREADS, "threads, GIL" if gil else "threads, no GIL", sorted(stats.items()))
 """)
 
 
@@ -176,9 +258,11 @@ SCRIPT = textwrap.dedent(r"""
     "owning thread, whose result becomes the victim's GreenletExit; whether the race hits "
     "depends on timing (test_threads.py has the deterministic case)", sometimes=True)
 def test_parallel_threads_switching_collecting_and_handing_off():
-    duration = float(os.environ.get("GREENLET_STRESS_SECONDS", "12"))
-    child = run_python(SCRIPT, "20261202", duration, 60, timeout=120)
+    duration = min(float(os.environ.get("GREENLET_STRESS_SECONDS", "12")), 60.0)
+    seed = int(os.environ.get("GREENLET_STRESS_SEED", "20261202"))
+    print("stress seed %d, %.0f s (GREENLET_STRESS_SEED, GREENLET_STRESS_SECONDS)" % (seed, duration))
+    child = run_python(SCRIPT, str(seed), duration, duration + 48, timeout=duration + 108)
     child.assert_clean()
-    assert child.out.startswith("OK "), child.detail
+    assert "\nOK seed %d " % seed in child.out, child.detail
     if hasattr(sys, "_is_gil_enabled") and not sys._is_gil_enabled():
         assert "no GIL" in child.out, child.detail
