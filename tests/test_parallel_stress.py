@@ -46,6 +46,7 @@ SCRIPT = textwrap.dedent(r"""
     handoff = queue.Queue()
     producing = threading.Event()
     producing.set()
+    collector_done = threading.Event()
     phase = threading.Barrier(THREADS + 1)
     errors = []
     stats = {"switches": 0, "throws": 0, "handed": 0, "killed": 0, "refused": 0, "asyncio": 0,
@@ -219,6 +220,7 @@ SCRIPT = textwrap.dedent(r"""
         while not handoff.empty():
             take_and_drop()
         phase.wait()      # every handed-off greenlet has been dropped
+        collector_done.wait(60)  # its last collection may have queued kills for us
         gc.collect()
         greenlet.getcurrent()  # runs the kills queued for this thread
         count("killed", len(killed))
@@ -231,6 +233,7 @@ SCRIPT = textwrap.dedent(r"""
         while producing.is_set():
             gc.collect()
             time.sleep(0.005)
+        collector_done.set()
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(THREADS)]
     gc_thread = threading.Thread(target=collector)

@@ -47,15 +47,18 @@ enum DataStackSlab {
     /// An empty slab kept back from the kernel, so that a thread that spawns and finishes
     /// greenlets in bursts does not map and unmap a slab each time.
     nonisolated(unsafe) private static var spare: UnsafeMutablePointer<Header>? = nil
-    nonisolated(unsafe) private static var lock: Int32 = 0
-    /// Slabs mapped now, for tests and statistics.
-    nonisolated(unsafe) private(set) static var slabCount = 0
+    /// The spin lock's word, at a fixed address that every thread sees.
+    private static let lock: UnsafeMutablePointer<Int32> = {
+        let word = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+        word.initialize(to: 0)
+        return word
+    }()
 
     /// A root chunk, laid out as CPython lays out a thread's first chunk; nil if the kernel
     /// refused memory.
     static func take() -> UnsafeMutablePointer<_PyStackChunk>? {
-        gl_spin_lock(&lock)
-        defer { gl_spin_unlock(&lock) }
+        gl_spin_lock(lock)
+        defer { gl_spin_unlock(lock) }
         guard let slab = available ?? refill() else { return nil }
         let chunk: UnsafeMutablePointer<_PyStackChunk>
         if let reused = slab.pointee.free {
@@ -78,8 +81,8 @@ enum DataStackSlab {
     /// Takes back a chunk from `take`.
     static func give(_ chunk: UnsafeMutablePointer<_PyStackChunk>) {
         let slab = header(of: chunk)
-        gl_spin_lock(&lock)
-        defer { gl_spin_unlock(&lock) }
+        gl_spin_lock(lock)
+        defer { gl_spin_unlock(lock) }
         assert(slab.pointee.used > 0, "a chunk goes back to the slab it came from, once")
         chunk.pointee.previous = slab.pointee.free
         slab.pointee.free = chunk
@@ -90,7 +93,6 @@ enum DataStackSlab {
                 spare = slab
             } else {
                 gl_unmap(UnsafeMutableRawPointer(slab), slabSize)
-                slabCount -= 1
             }
         } else if !slab.pointee.isListed {
             list(slab)
@@ -121,7 +123,6 @@ enum DataStackSlab {
             guard let raw = gl_map_aligned(slabSize) else { return nil }
             slab = raw.bindMemory(to: Header.self, capacity: 1)
             slab.initialize(to: Header(next: nil, previous: nil, free: nil, used: 0, carved: 1, isListed: false))
-            slabCount += 1
         }
         list(slab)
         return slab

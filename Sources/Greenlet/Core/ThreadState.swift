@@ -151,11 +151,11 @@ extension UnsafeMutablePointer where Pointee == ThreadState {
             && !collectionRunsInKiller
     }
 
-    /// Whether a collection is under way in the running greenlet, as far as this thread can
-    /// tell: where `gc.callbacks` were cleared, any collection counts.
+    /// Whether a collection is under way in the running greenlet. Only this thread's stack
+    /// matters: another thread's collection has its frames on that thread's stack, and this
+    /// one may run meanwhile (when a finalizer there lets go of the GIL, or with none).
     private var collectionRunsInKiller: Bool {
-        if pointee.collectionIsOver || gl_collector_is_running() == 0 { return false }
-        return pointee.collectingIn == nil || pointee.collectingIn == pointee.current
+        pointee.collectingIn == pointee.current && !pointee.collectionIsOver && gl_collector_is_running() != 0
     }
 
     /// Kills the greenlets queued for this thread, if the running greenlet can (else they
