@@ -37,6 +37,8 @@ void *_Nonnull greenlet_caller_stack_pointer(void);
 #include <pthread.h>
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
+// glibc declares it only under _GNU_SOURCE, which a module header cannot count on.
+extern int pthread_getattr_np(pthread_t thread, pthread_attr_t *attr);
 
 static inline void greenlet_asan_thread_stack(const void *_Nullable *_Nonnull bottom, size_t *_Nonnull size) {
     static __thread const void *cached_bottom;
@@ -67,6 +69,9 @@ static inline void *_Nullable greenlet_asan_will_switch(void) {
 
 static inline void greenlet_asan_did_switch(void *_Nullable fake_stack) {
     __sanitizer_finish_switch_fiber(fake_stack, 0, 0);
+    // Below the stack pointer now lie frames that never returned (the coroutine that switched
+    // away, or finished): their redzones would poison whatever uses that memory next.
+    __asan_handle_no_return();
 }
 
 static inline void greenlet_asan_unpoison(void *_Nonnull address, size_t size) {
