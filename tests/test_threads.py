@@ -517,9 +517,9 @@ def test_what_a_dead_threads_greenlet_holds_is_released_with_it(baseline):
 
 
 @pytest.mark.beyond_upstream(
-    "before CPython 3.15 upstream's collector never frees a suspended greenlet: one left in "
+    "before CPython 3.14 upstream's collector never frees a suspended greenlet: one left in "
     "a cycle by a thread that exited lives, with its saved stack, for the life of the "
-    "process", before=(3, 15))
+    "process (from 3.14 it treats a dead thread's greenlets as collectable)", before=(3, 14))
 def test_exited_threads_greenlet_in_a_cycle_is_freed_with_no_greenlet_call_after():
     """A thread leaves a suspended greenlet in a reference cycle and exits. Nothing calls
     into greenlet afterwards, in any thread: the collector alone frees it. (Before 3.15
