@@ -38,16 +38,9 @@ status=0
 for ver in "${VERSIONS[@]}"; do
     out="$ROOT/.asan/$ver"
     rm -rf "$out"; mkdir -p "$out"
-    py="$(find_python "$ver")" || { echo "asan: Python $ver is not installed"; status=1; continue; }
     venv="$ROOT/.venv-asan-$ver"
     echo "== $ver: AddressSanitizer build into $venv"
-    [[ -x "$venv/bin/python" ]] || "$py" -m venv "$venv" || { status=1; continue; }
-    "$venv/bin/python" -m pip install -q "setuptools>=64" wheel pytest >/dev/null || { status=1; continue; }
-    if ! GREENLET_SANITIZE=address "$venv/bin/python" -m pip install -q --no-deps \
-            --no-build-isolation --force-reinstall . > "$out/build.log" 2>&1; then
-        echo "asan: the build failed ($out/build.log)"; status=1; continue
-    fi
-    rm -rf "$ROOT/build"
+    GREENLET_SANITIZE=address install_into_venv "$ver" "$venv" "$out/build.log" || { echo "asan: $ver skipped"; status=1; continue; }
 
     echo "== $ver: the project's tests with ASan (reports in $out)"
     started=$SECONDS

@@ -23,6 +23,7 @@
 #   GREENLET_VALGRIND_SUPP      CPython's suppressions (default: Debian's copy of
 #                               Misc/valgrind-python.supp, /usr/lib/valgrind/python3.supp)
 set -uo pipefail
+shopt -s nullglob  # a run without upstream's modules has no upstream-*.log
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT" || exit 2
@@ -55,16 +56,9 @@ status=0
 for ver in "${VERSIONS[@]}"; do
     out="$ROOT/.memcheck/$ver"
     rm -rf "$out"; mkdir -p "$out"
-    py="$(find_python "$ver")" || { echo "memcheck: Python $ver is not installed"; status=1; continue; }
     venv="$ROOT/.venv-memcheck-$ver"
     echo "== $ver: building with debug info into $venv"
-    [[ -x "$venv/bin/python" ]] || "$py" -m venv "$venv" || { status=1; continue; }
-    "$venv/bin/python" -m pip install -q "setuptools>=64" wheel pytest >/dev/null || { status=1; continue; }
-    if ! GREENLET_SWIFT_FLAGS="$DEBUG_FLAGS" "$venv/bin/python" -m pip install -q --no-deps \
-            --no-build-isolation --force-reinstall . > "$out/build.log" 2>&1; then
-        echo "memcheck: the build failed ($out/build.log)"; status=1; continue
-    fi
-    rm -rf "$ROOT/build"
+    GREENLET_SWIFT_FLAGS="$DEBUG_FLAGS" install_into_venv "$ver" "$venv" "$out/build.log" || { echo "memcheck: $ver skipped"; status=1; continue; }
 
     echo "== $ver: the project's tests under valgrind (logs in $out)"
     started=$SECONDS

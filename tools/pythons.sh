@@ -55,3 +55,19 @@ install_python() {
         *) return 1 ;;
     esac
 }
+
+# install_into_venv VER VENV LOG: makes the virtualenv VENV for VER (once) with pytest and
+# the build tools, and installs this checkout into it, the build's output going to LOG.
+# The caller's environment picks the kind of build (GREENLET_SWIFT_FLAGS, GREENLET_SANITIZE).
+# Status 1, saying why, on failure.  For tools/memcheck.sh and tools/asan.sh.
+install_into_venv() {
+    local ver="$1" venv="$2" log="$3" py
+    py="$(find_python "$ver")" || { echo "Python $ver is not installed"; return 1; }
+    [[ -x "$venv/bin/python" ]] || "$py" -m venv "$venv" || return 1
+    "$venv/bin/python" -m pip install -q "setuptools>=64" wheel pytest >/dev/null || return 1
+    if ! (cd "$GREENLET_ROOT" && "$venv/bin/python" -m pip install -q --no-deps \
+            --no-build-isolation --force-reinstall . > "$log" 2>&1); then
+        echo "the build failed ($log)"; return 1
+    fi
+    rm -rf "$GREENLET_ROOT/build"
+}
