@@ -7,6 +7,7 @@ frames that do not fit go on CPython's own chunks above it, which CPython frees 
 return. The tests here measure the memory in a child interpreter, and check that frames of
 any size, at any depth, in any order of death, run on those chunks.
 """
+import os
 import random
 import sys
 
@@ -46,6 +47,9 @@ print((rss() - before) // N)
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/statm")
 @pytest.mark.skipif(sys.version_info < (3, 11), reason="before 3.11 frames are heap objects")
+@pytest.mark.skipif("asan" in os.environ.get("LD_PRELOAD", ""),
+                    reason="under AddressSanitizer (tools/asan.sh) its shadow memory and "
+                           "redzones count in the RSS")
 @pytest.mark.beyond_upstream(
     "upstream leaves each greenlet's frames to a fresh 16 KiB CPython data-stack chunk, of "
     "which a suspended greenlet touches a 4 KiB page: about 6,000 bytes of RSS each")

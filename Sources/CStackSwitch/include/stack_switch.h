@@ -29,10 +29,10 @@ void *_Nonnull greenlet_caller_stack_pointer(void);
 
 /// AddressSanitizer builds (GREENLET_SANITIZE=address defines GREENLET_SANITIZE_ADDRESS).
 /// Every coroutine of a thread runs on the thread's own stack, so ASan is told of each switch
-/// with the thread's stack bounds (the fiber annotations), and the bytes a switch copies out
-/// or back in are unpoisoned first: they hold the redzones of frames that are suspended, or
-/// whose memory another coroutine's frames are about to use. In other builds these are empty
-/// and vanish when inlined.
+/// with the thread's stack bounds (the fiber annotations). Frames that stop without returning
+/// leave their redzones poisoned, so the engine clears the shadow of the bytes a switch copies
+/// out or back in (frames suspended, or memory other frames used meanwhile) and of a finished
+/// coroutine's band. In other builds these are empty and vanish when inlined.
 #if defined(GREENLET_SANITIZE_ADDRESS)
 #include <pthread.h>
 #include <sanitizer/asan_interface.h>
@@ -69,18 +69,23 @@ static inline void *_Nullable greenlet_asan_will_switch(void) {
 
 static inline void greenlet_asan_did_switch(void *_Nullable fake_stack) {
     __sanitizer_finish_switch_fiber(fake_stack, 0, 0);
-    // Below the stack pointer now lie frames that never returned (the coroutine that switched
-    // away, or finished): their redzones would poison whatever uses that memory next.
-    __asan_handle_no_return();
 }
 
 static inline void greenlet_asan_unpoison(void *_Nonnull address, size_t size) {
     __asan_unpoison_memory_region(address, size);
 }
+
+/// Clears the redzones of frames in `[low, high)` that will never return: a finished
+/// coroutine's. Left poisoned, they would trip whatever runs on that memory next.
+static inline void greenlet_asan_forget_frames(void *_Nonnull low, void *_Nullable high) {
+    if (high && (char *)high > (char *)low)
+        __asan_unpoison_memory_region(low, (size_t)((char *)high - (char *)low));
+}
 #else
 static inline void *_Nullable greenlet_asan_will_switch(void) { return 0; }
 static inline void greenlet_asan_did_switch(void *_Nullable fake_stack) { (void)fake_stack; }
 static inline void greenlet_asan_unpoison(void *_Nonnull address, size_t size) { (void)address; (void)size; }
+static inline void greenlet_asan_forget_frames(void *_Nonnull low, void *_Nullable high) { (void)low; (void)high; }
 #endif
 
 #ifdef __cplusplus
