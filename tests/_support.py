@@ -48,6 +48,15 @@ def parked_greenlet(result="parked"):
     return g
 
 
+def frame_names(frame):
+    """The function names of ``frame`` and the frames below it, innermost first."""
+    names = []
+    while frame is not None:
+        names.append(frame.f_code.co_name)
+        frame = frame.f_back
+    return names
+
+
 def assert_still_parked(g):
     """``g`` came from :func:`parked_greenlet` and still works: it resumes and ends."""
     assert not g.dead

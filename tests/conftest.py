@@ -164,6 +164,32 @@ def leaves_greenlet_state_clean(request):
         pytest.fail("the test left greenlet state behind: " + "; ".join(problems), pytrace=False)
 
 
+@pytest.fixture(autouse=True)
+def stack_mode(request):
+    """The stack mode the test runs in, restored after it.
+
+    The suite runs in the mode the environment chose (``GREENLET_STACK_MODE``); a test that
+    asserts copying itself (bytes copied, stack saved) says so with
+    ``@pytest.mark.copying_mode("why")`` and runs in copying mode. A test may change the
+    mode; it is put back after it.
+    """
+    if not IS_THIS_PROJECT:
+        yield None
+        return
+    before = _current_stack_mode()
+    marker = request.node.get_closest_marker("copying_mode")
+    if marker is not None:
+        greenlet.set_stack_mode("copying")
+    yield greenlet.get_stack_mode()
+    greenlet.set_stack_mode(*before)
+
+
+def _current_stack_mode():
+    """(mode, stack_size) for set_stack_mode: a new greenlet gets the mode's stack size."""
+    size = greenlet.greenlet().gr_stack_size
+    return ("dedicated", size) if size else ("copying", None)
+
+
 @pytest.fixture
 def main_greenlet():
     """The main greenlet of the test's thread."""

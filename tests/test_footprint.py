@@ -53,9 +53,21 @@ print((rss() - before) // N)
 @pytest.mark.beyond_upstream(
     "upstream leaves each greenlet's frames to a fresh 16 KiB CPython data-stack chunk, of "
     "which a suspended greenlet touches a 4 KiB page: about 6,000 bytes of RSS each")
+@pytest.mark.copying_mode("measures greenlets on the thread's stack")
 def test_a_suspended_shallow_greenlet_costs_under_3500_bytes():
-    per_greenlet = int(run_python(MEASURE).assert_clean()[0])
+    per_greenlet = int(run_python(MEASURE, env={"GREENLET_STACK_MODE": "copying"}).assert_clean()[0])
     assert per_greenlet < 3500, per_greenlet
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/statm")
+@pytest.mark.skipif("asan" in os.environ.get("LD_PRELOAD", ""),
+                    reason="under AddressSanitizer (tools/asan.sh) its shadow memory and "
+                           "redzones count in the RSS")
+@pytest.mark.beyond_upstream("upstream has no dedicated stacks (GREENLET_STACK_MODE)")
+def test_a_suspended_shallow_greenlet_on_a_dedicated_stack_costs_under_7000_bytes():
+    # The top page of its stack, which its first frames touch, and what any greenlet holds.
+    per_greenlet = int(run_python(MEASURE, env={"GREENLET_STACK_MODE": "dedicated"}).assert_clean()[0])
+    assert per_greenlet < 7000, per_greenlet
 
 
 def _function_with_locals(count):

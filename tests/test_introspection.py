@@ -5,6 +5,8 @@ import pytest
 
 from greenlet import getcurrent, greenlet
 
+from _support import frame_names
+
 
 class TestDeadAndBool:
     """``dead`` and truthiness track pending -> active -> dead."""
@@ -113,12 +115,7 @@ class TestGrFrame:
 
         g = greenlet(trunk)
         g.switch()
-        names = []
-        frame = g.gr_frame
-        while frame is not None:
-            names.append(frame.f_code.co_name)
-            frame = frame.f_back
-        assert names == ["leaf", "branch", "trunk"]
+        assert frame_names(g.gr_frame) == ["leaf", "branch", "trunk"]
         g.switch()
 
     def test_frame_locals_are_visible(self):

@@ -12,6 +12,8 @@ import sys
 
 import greenlet
 
+from _support import frame_names
+
 
 def clobber_the_stack():
     """Run other greenlets at several depths, overwriting the C stack below us."""
@@ -21,14 +23,6 @@ def clobber_the_stack():
         g = greenlet.greenlet(deep)
         g.switch(depth)
         g.switch()
-
-
-def names_down_from(frame):
-    names = []
-    while frame is not None:
-        names.append(frame.f_code.co_name)
-        frame = frame.f_back
-    return names
 
 
 def through_c(function, *args):
@@ -45,7 +39,7 @@ def test_gr_frame_chain_through_c_reentries():
     g = greenlet.greenlet(level)
     assert g.switch(4) == "parked"
     clobber_the_stack()
-    names = names_down_from(g.gr_frame)
+    names = frame_names(g.gr_frame)
     # Only the greenlet's own Python frames: five `level` calls with the lambdas of the
     # C re-entries between them, ending at run, never reaching this test's frames.
     assert names.count("level") == 5
@@ -69,7 +63,7 @@ def test_frame_object_kept_by_user_code_walks_safely():
     g = greenlet.greenlet(outer)
     g.switch()
     clobber_the_stack()
-    names = names_down_from(kept[0])
+    names = frame_names(kept[0])
     assert names[0] == "inner"
     assert names[-1] == "outer"
     assert "test_frame_object_kept_by_user_code_walks_safely" not in names
@@ -94,7 +88,7 @@ def test_traceback_frames_of_a_suspended_greenlet_walk_safely():
     g.switch()
     clobber_the_stack()
     tb = caught[0]
-    names = names_down_from(tb.tb_frame)
+    names = frame_names(tb.tb_frame)
     assert names == ["body"]
     assert g.switch() == "finished"
 
@@ -110,7 +104,7 @@ def test_many_suspended_greenlets_each_see_only_their_own_frames():
         assert g.switch(i, i % 5) == i
     clobber_the_stack()
     for i, g in enumerate(glets):
-        names = names_down_from(g.gr_frame)
+        names = frame_names(g.gr_frame)
         assert names.count("park") == i % 5 + 1
         assert set(names) <= {"park", "through_c", "<lambda>"}
     for i, g in enumerate(reversed(glets)):
@@ -135,7 +129,7 @@ def test_switching_between_two_deep_greenlets_repeatedly():
     for i in range(1, 50):
         a.switch(i)
         b.switch(i)
-        assert names_down_from(a.gr_frame).count("ping") == 7
-        assert names_down_from(b.gr_frame).count("ping") == 4
+        assert frame_names(a.gr_frame).count("ping") == 7
+        assert frame_names(b.gr_frame).count("ping") == 4
     assert a.switch(0) == sum(range(50))
     assert b.switch(0) == sum(range(50))

@@ -1,11 +1,14 @@
 """Judge a run of upstream greenlet's suite (../shared/conformance/upstream_suite.sh) against
 the deviations this project expects and documents in tools/upstream_expected.txt.
 
-usage: python3 tools/upstream_verdict.py RESULTS_JSON [EXPECTED_FILE]
+usage: python3 tools/upstream_verdict.py [--dedicated] RESULTS_JSON [EXPECTED_FILE]
 
 Exit status 0 only if the tests that did not pass are exactly those listed for the run's
 interpreter, each failing the way its kind says. A listed test that passes is a failure too:
 for a fixed leak, it means the leak is back.
+
+--dedicated judges a run made with GREENLET_STACK_MODE=dedicated: the lines for
+"X.Y+dedicated" then apply too (tests that assert stack copying itself).
 """
 import json
 import os
@@ -15,7 +18,7 @@ FIXED_LEAK_MESSAGE = "to leak but it did not"
 NOT_PASSING = ("fail", "error", "crash", "timeout")
 
 
-def load_expected(path, tag):
+def load_expected(path, tags):
     expected = {}
     with open(path, encoding="utf-8") as lines:
         for line in lines:
@@ -23,9 +26,9 @@ def load_expected(path, tag):
             if not line or line.startswith("#"):
                 continue
             fields = line.split(None, 3)
-            if len(fields) < 3 or fields[1] not in ("fixed-leak", "flaky-leak", "cpython"):
+            if len(fields) < 3 or fields[1] not in ("fixed-leak", "flaky-leak", "cpython", "copying"):
                 raise SystemExit("%s: cannot read %r" % (path, line))
-            if fields[0] == tag:
+            if fields[0] in tags:
                 expected[fields[2]] = fields[1]
     return expected
 
@@ -41,13 +44,17 @@ def outcomes(results):
 
 
 def main():
-    if len(sys.argv) not in (2, 3):
+    args = sys.argv[1:]
+    dedicated = "--dedicated" in args
+    args = [a for a in args if a != "--dedicated"]
+    if len(args) not in (1, 2):
         raise SystemExit(__doc__)
-    with open(sys.argv[1], encoding="utf-8") as f:
+    with open(args[0], encoding="utf-8") as f:
         results = json.load(f)
     here = os.path.dirname(os.path.abspath(__file__))
-    expected = load_expected(sys.argv[2] if len(sys.argv) == 3 else
-                             os.path.join(here, "upstream_expected.txt"), results["tag"])
+    tags = {results["tag"]} | ({results["tag"] + "+dedicated"} if dedicated else set())
+    expected = load_expected(args[1] if len(args) == 2 else
+                             os.path.join(here, "upstream_expected.txt"), tags)
     tests = outcomes(results)
     problems = []
     for name, (status, detail) in sorted(tests.items()):
@@ -55,7 +62,7 @@ def main():
         failing = status in NOT_PASSING
         if failing and kind is None:
             problems.append("unexpected %s: %s -- %s" % (status, name, detail.splitlines()[-1:]))
-        elif not failing and kind not in (None, "flaky-leak"):
+        elif not failing and kind not in (None, "flaky-leak", "copying"):
             problems.append("expected to fail (%s), but %s: %s" % (kind, status, name))
         elif failing and kind in ("fixed-leak", "flaky-leak") and FIXED_LEAK_MESSAGE not in detail:
             problems.append("fails otherwise than by not leaking: %s -- %s" % (name, detail[-300:]))
@@ -65,10 +72,12 @@ def main():
             problems.append("listed but not run: %s" % name)
     counts = results["counts"]
     kinds = list(expected.values())
-    print("upstream suite on %s: %d passed, %d not passing; expected: %d fixed leaks, %d that may "
-          "leak or not, %d failing for upstream too" % (
-              results["tag"], counts["passed"], counts["failed"] + counts["errors"] + counts["crashed"],
-              kinds.count("fixed-leak"), kinds.count("flaky-leak"), kinds.count("cpython")))
+    print("upstream suite on %s%s: %d passed, %d not passing; expected: %d fixed leaks, %d that may "
+          "leak or not, %d failing for upstream too, %d asserting stack copying" % (
+              results["tag"], " (dedicated stacks)" if dedicated else "",
+              counts["passed"], counts["failed"] + counts["errors"] + counts["crashed"],
+              kinds.count("fixed-leak"), kinds.count("flaky-leak"), kinds.count("cpython"),
+              kinds.count("copying")))
     for problem in problems:
         print("  " + problem)
     print("VERDICT: %s" % ("PASS" if not problems else "FAIL"))

@@ -21,11 +21,23 @@
 #  undef Py_BUILD_CORE
 #endif
 
+#if PY_VERSION_HEX >= 0x030E0000 && !defined(Py_GIL_DISABLED)
+#  define Py_BUILD_CORE 1
+#  include "internal/pycore_tstate.h"
+#  undef Py_BUILD_CORE
+#endif
+#if PY_VERSION_HEX >= 0x030E0000
+#  define Py_BUILD_CORE 1
+#  include "internal/pycore_pythonrun.h"
+#  undef Py_BUILD_CORE
+#endif
+
 PyTypeObject GreenletType = { PyVarObject_HEAD_INIT(NULL, 0) };
 PyTypeObject UnswitchableGreenletType = { PyVarObject_HEAD_INIT(NULL, 0) };
 PyModuleDef GreenletModuleDef = { PyModuleDef_HEAD_INIT };
 
 #include <pthread.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 #include <time.h>
 
@@ -161,6 +173,17 @@ int gl_parse_two_args(PyObject *args, const char *name, PyObject **first, PyObje
     return PyArg_UnpackTuple(args, name, 2, 2, first, second);
 }
 
+PyObject *gl_build_pair(Py_ssize_t first, Py_ssize_t second)
+{
+    return Py_BuildValue("(nn)", first, second);
+}
+
+int gl_parse_stack_mode_args(PyObject *args, PyObject *kwargs, PyObject **mode, PyObject **size)
+{
+    static char *keywords[] = {"mode", "stack_size", NULL};
+    return PyArg_ParseTupleAndKeywords(args, kwargs, "U|O:set_stack_mode", keywords, mode, size);
+}
+
 int gl_parse_optional_arg(PyObject *args, PyObject *kwargs, const char *format, const char *keyword,
                           PyObject **arg)
 {
@@ -227,5 +250,36 @@ Py_ssize_t gl_c_stack_refs_snapshot(void *refs, PyObject **out, Py_ssize_t capac
         count++;
     }
     return count;
+}
+#endif
+
+const char *gl_getenv(const char *name)
+{
+    return getenv(name);
+}
+
+#if PY_VERSION_HEX >= 0x030E0000
+void gl_stack_limits_get(PyThreadState *tstate, GLStackLimits *limits)
+{
+    _PyThreadStateImpl *impl = (_PyThreadStateImpl *)tstate;
+    limits->top = impl->c_stack_top;
+    limits->soft = impl->c_stack_soft_limit;
+    limits->hard = impl->c_stack_hard_limit;
+}
+
+void gl_stack_limits_set(PyThreadState *tstate, const GLStackLimits *limits)
+{
+    _PyThreadStateImpl *impl = (_PyThreadStateImpl *)tstate;
+    impl->c_stack_top = limits->top;
+    impl->c_stack_soft_limit = limits->soft;
+    impl->c_stack_hard_limit = limits->hard;
+}
+
+void gl_stack_limits_for(uintptr_t base, uintptr_t top, GLStackLimits *limits)
+{
+    /* As CPython's own tstate_set_stack lays them out for a thread's stack. */
+    limits->top = top;
+    limits->hard = base + _PyOS_STACK_MARGIN_BYTES;
+    limits->soft = base + 2 * _PyOS_STACK_MARGIN_BYTES;
 }
 #endif

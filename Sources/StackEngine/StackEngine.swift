@@ -15,12 +15,48 @@ public struct SwitchContext {
     var target: UnsafeMutablePointer<StackSlice>?
     /// Set by the save callback when a heap copy could not be made.
     var saveFailed: Bool
+    /// While a coroutine on a dedicated stack runs: the innermost slice that has bytes on
+    /// the thread's stack, where the chain of slices sharing it begins.
+    var shared: UnsafeMutablePointer<StackSlice>
+    /// A coroutine that finished on its dedicated stack: the stack is given back once the
+    /// switch has left it.
+    var retired: UnsafeMutablePointer<StackSlice>?
+    /// For a start on fresh stack memory: where the new coroutine's stack pointer begins,
+    /// and what it runs there.
+    var launchPoint: UnsafeMutableRawPointer?
+    var launchEntry: CoroutineEntry?
+    var launchContext: UnsafeMutableRawPointer?
+    /// Dedicated stacks kept for reuse.
+    public internal(set) var pool: StackPool
+    /// Some coroutine of this thread asked for a dedicated stack: switches must look at
+    /// both sides. Until then every switch takes the copying path after one test.
+    var usesDedicatedStacks: Bool
 
     public init(main: UnsafeMutablePointer<StackSlice>) {
         current = main
         origin = nil
         target = nil
         saveFailed = false
+        shared = main
+        retired = nil
+        launchPoint = nil
+        launchEntry = nil
+        launchContext = nil
+        pool = StackPool()
+        usesDedicatedStacks = false
+    }
+
+    /// Where a coroutine sharing the thread's stack would begin if the current coroutine
+    /// started one now, when that is not right below the current one: the stack pointer of
+    /// the innermost slice with bytes on the thread's stack, if the current coroutine runs on
+    /// a dedicated stack; nil otherwise.
+    public var threadStackLaunchPoint: UnsafeMutableRawPointer? {
+        current.pointee.isDedicated ? shared.pointee.start : nil
+    }
+
+    /// Unmaps the kept stacks, for a thread that ends.
+    public mutating func drainPool() {
+        pool.drain()
     }
 }
 
@@ -51,8 +87,13 @@ public enum StackEngine {
                      "resume needs a suspended coroutine")
         thread.pointee.target = target
         thread.pointee.saveFailed = false
-        let fakeStack = greenlet_asan_will_switch()
-        _ = greenlet_switch_stack(thread, saveCallback, restoreCallback)
+        let fakeStack = greenlet_asan_will_switch(target.pointee.stackBase, target.pointee.stackSize)
+        if thread.pointee.usesDedicatedStacks
+            && (target.pointee.isDedicated || thread.pointee.current.pointee.isDedicated) {
+            _ = greenlet_switch_stack(thread, mixedSaveCallback, mixedRestoreCallback)
+        } else {
+            _ = greenlet_switch_stack(thread, saveCallback, restoreCallback)
+        }
         greenlet_asan_did_switch(fakeStack)
         // Resumed: the restore callback already made this coroutine current.
         if thread.pointee.saveFailed {
@@ -62,13 +103,21 @@ public enum StackEngine {
         return .resumed
     }
 
-    /// Starts `target` on the band just below this call and runs `entry(context)` there.
-    /// Returns when some coroutine switches back to the caller.
+    /// Starts `target`, and runs `entry(context)` on its stack: a dedicated stack if it asked
+    /// for one and the system gives one, else the band of the thread's stack just below this
+    /// call (or, when a coroutine on a dedicated stack starts it, below the innermost slice
+    /// that has bytes on the thread's stack). Returns when some coroutine switches back.
     @inline(never)
     public static func start(
         _ target: UnsafeMutablePointer<StackSlice>, on thread: UnsafeMutablePointer<SwitchContext>,
         entry: CoroutineEntry, context: UnsafeMutableRawPointer?
     ) -> SwitchOutcome {
+        if thread.pointee.usesDedicatedStacks || target.pointee.isDedicated {
+            thread.pointee.usesDedicatedStacks = true
+            if target.pointee.isDedicated || thread.pointee.current.pointee.isDedicated {
+                return launch(target, on: thread, entry: entry, context: context)
+            }
+        }
         // Everything startBelow() and its callees use lies below this frame's stack pointer.
         let stop = greenlet_caller_stack_pointer()
         return startBelow(target, on: thread, stop: stop, entry: entry, context: context)
@@ -79,10 +128,10 @@ public enum StackEngine {
         _ target: UnsafeMutablePointer<StackSlice>, on thread: UnsafeMutablePointer<SwitchContext>,
         stop: UnsafeMutableRawPointer, entry: CoroutineEntry, context: UnsafeMutableRawPointer?
     ) -> SwitchOutcome {
-        target.pointee.prepareStart(stop: stop, current: thread.pointee.current)
+        target.pointee.prepareStart(stop: stop, previous: thread.chainHead(leaving: thread.pointee.current))
         thread.pointee.target = target
         thread.pointee.saveFailed = false
-        let fakeStack = greenlet_asan_will_switch()
+        let fakeStack = greenlet_asan_will_switch(nil, 0)
         let switched = greenlet_switch_stack(thread, saveCallback, restoreCallback)
         // The starter has a fake stack to take back; a new coroutine starts with none.
         greenlet_asan_did_switch(switched == 0 ? fakeStack : nil)
@@ -102,67 +151,62 @@ public enum StackEngine {
         fatalError("a coroutine entry returned; it must switch away for good")
     }
 
+    /// Starts `target` with its stack pointer moved to fresh memory: the top of its own
+    /// dedicated stack, or, for a coroutine that shares the thread's stack but is started
+    /// from a dedicated one, just below the innermost slice with bytes there.
+    @inline(never)
+    static func launch(
+        _ target: UnsafeMutablePointer<StackSlice>, on thread: UnsafeMutablePointer<SwitchContext>,
+        entry: CoroutineEntry, context: UnsafeMutableRawPointer?
+    ) -> SwitchOutcome {
+        let point: UnsafeMutableRawPointer
+        if target.pointee.isDedicated, let stack = thread.acquireStack(size: target.pointee.stackSize) {
+            target.pointee.stackBase = stack.base
+            point = stack.launchPoint()
+            target.pointee.prepareStart(stop: stack.top, previous: nil)
+        } else {
+            if target.pointee.isDedicated {
+                // The system has no stack to give: run on the thread's stack instead.
+                target.pointee.stackSize = 0
+                target.pointee.dedicatedStackRefused = true
+                if !thread.pointee.current.pointee.isDedicated {
+                    let stop = greenlet_caller_stack_pointer()
+                    return startBelow(target, on: thread, stop: stop, entry: entry, context: context)
+                }
+            }
+            let head = thread.pointee.shared
+            let below = UInt(bitPattern: head.pointee.start) & ~UInt(15)
+            point = UnsafeMutableRawPointer(bitPattern: below - UInt(DedicatedStack.launchPad))!
+            point.initializeMemory(as: UInt8.self, repeating: 0, count: DedicatedStack.launchPad)
+            target.pointee.prepareStart(stop: point, previous: head)
+        }
+        thread.pointee.target = target
+        thread.pointee.saveFailed = false
+        thread.pointee.launchPoint = point
+        thread.pointee.launchEntry = entry
+        thread.pointee.launchContext = context
+        let fakeStack = greenlet_asan_will_switch(target.pointee.stackBase, target.pointee.stackSize)
+        _ = greenlet_switch_stack(thread, mixedSaveCallback, launchCallback)
+        // Only the starter comes back here: resumed later, or refused memory for a save.
+        greenlet_asan_did_switch(fakeStack)
+        thread.pointee.launchPoint = nil
+        thread.pointee.launchEntry = nil
+        thread.pointee.launchContext = nil
+        if thread.pointee.saveFailed {
+            thread.pointee.saveFailed = false
+            if let stack = target.pointee.dedicatedStack {
+                thread.pointee.pool.give(stack)
+                target.pointee.stackBase = nil
+            }
+            target.pointee.abandonStart()
+            return .outOfMemory
+        }
+        return .resumed
+    }
+
     /// Marks the current coroutine finished. Its next switch away saves none of its bytes, and
     /// nothing may switch back to it.
     public static func finishCurrent(on thread: UnsafeMutablePointer<SwitchContext>) {
         thread.pointee.current.pointee.finish()
     }
-}
-
-/// Saves every slice whose bytes lie in the target's band, innermost first, then returns the
-/// target's stack pointer (or nil for a target that has not started yet).
-private func saveCallback(
-    _ context: UnsafeMutableRawPointer?, _ stackPointer: UnsafeMutableRawPointer
-) -> UnsafeMutableRawPointer? {
-    let thread = context!.assumingMemoryBound(to: SwitchContext.self)
-    let target = thread.pointee.target!
-    let targetStop = target.pointee.stop!
-    var owner: UnsafeMutablePointer<StackSlice>? = thread.pointee.current
-    if owner!.pointee.start == nil {
-        // Finishing: its bytes are not worth keeping. Its frames never return, so an
-        // AddressSanitizer build clears their redzones here (no-op in other builds).
-        greenlet_asan_forget_frames(stackPointer, owner!.pointee.stop)
-        owner = owner!.pointee.previous
-    } else {
-        owner!.pointee.start = stackPointer
-    }
-    while let slice = owner, slice.pointee.stop! < targetStop {
-        // Entirely inside the target's band.
-        guard slice.save(upTo: slice.pointee.stop!) else { return failSave(thread) }
-        owner = slice.pointee.previous
-    }
-    if let slice = owner, slice != target {
-        guard slice.save(upTo: targetStop) else { return failSave(thread) }
-    }
-    guard let targetStart = target.pointee.start else { return nil }  // starting: stay here
-    return targetStart
-}
-
-private func failSave(_ thread: UnsafeMutablePointer<SwitchContext>) -> UnsafeMutableRawPointer? {
-    // Slices saved so far keep their copies; their bytes are still on the stack too, so
-    // nothing is lost. The current slice is running again.
-    let current = thread.pointee.current
-    if current.pointee.start != nil { current.pointee.start = StackSlice.running }
-    thread.pointee.saveFailed = true
-    return nil
-}
-
-/// Runs on the target's stack pointer: copies its bytes back and relinks the chain.
-private func restoreCallback(_ context: UnsafeMutableRawPointer?) {
-    let thread = context!.assumingMemoryBound(to: SwitchContext.self)
-    let target = thread.pointee.target!
-    let origin = thread.pointee.current
-    target.restore()
-    // The innermost slice that still has bytes on the stack above the target's band.
-    var owner: UnsafeMutablePointer<StackSlice>? = origin.pointee.start != nil
-        ? origin : origin.pointee.previous
-    let targetStop = target.pointee.stop!
-    while let slice = owner, slice.pointee.stop! <= targetStop {
-        owner = slice.pointee.previous
-    }
-    target.pointee.previous = owner
-    target.pointee.start = StackSlice.running
-    thread.pointee.origin = origin
-    thread.pointee.current = target
-    thread.pointee.target = nil
 }

@@ -27,6 +27,14 @@ public struct StackSlice {
     public internal(set) var bytesCopied: Int
     /// The most bytes of the band ever held in the heap copy at once.
     public internal(set) var savedMax: Int
+    /// The size of the dedicated stack the coroutine runs on; 0 for a band of the thread's
+    /// stack. Chosen before the start, and kept after the finish, for statistics.
+    public internal(set) var stackSize: Int
+    /// The base of its dedicated stack, from its start until it finishes.
+    var stackBase: UnsafeMutableRawPointer?
+    /// A dedicated stack was asked for, but the system had none to give (out of mappings or
+    /// memory): the coroutine runs on a band of the thread's stack instead.
+    public internal(set) var dedicatedStackRefused: Bool
 
     /// Stands in for `start` while the coroutine runs: it has a band, but no fixed bottom yet.
     public static let running = UnsafeMutableRawPointer(bitPattern: 1)!
@@ -43,6 +51,9 @@ public struct StackSlice {
         previous = nil
         bytesCopied = 0
         savedMax = 0
+        stackSize = 0
+        stackBase = nil
+        dedicatedStackRefused = false
     }
 
     /// The slice of a thread's main coroutine: running, with a band that covers the whole stack.
@@ -62,17 +73,41 @@ public struct StackSlice {
 
     /// Bytes of heap held for copies, saved or kept for reuse.
     public var heapBytes: Int { capacity }
+
+    /// It runs, or will run, on a stack of its own.
+    @inline(__always)
+    public var isDedicated: Bool { stackSize != 0 }
+
+    /// Its dedicated stack, while it has one.
+    public var dedicatedStack: DedicatedStack? {
+        stackBase.map { DedicatedStack(base: $0, size: stackSize) }
+    }
+
+    /// Asks that the coroutine run on a dedicated stack of `size` bytes (a size that
+    /// `DedicatedStack.normalizedSize` returned). Only before it starts.
+    public mutating func requestDedicatedStack(size: Int) {
+        precondition(stop == nil, "the stack is chosen before the start")
+        precondition(DedicatedStack.normalizedSize(size) == size, "a normalized stack size")
+        stackSize = size
+    }
+
+    /// Unmaps the dedicated stack of a coroutine that will never run again but did not finish
+    /// (its thread is gone). A finished coroutine's stack went back to its thread's pool.
+    public mutating func releaseStack() {
+        if let stack = dedicatedStack { stack.unmap() }
+        stackBase = nil
+    }
 }
 
 extension StackSlice {
-    /// Gives a new coroutine the band below `stop`, linked to the innermost slice that has bytes
-    /// on the stack (skipping `current` if it is finishing).
-    mutating func prepareStart(stop: UnsafeMutableRawPointer, current: UnsafeMutablePointer<StackSlice>) {
+    /// Gives a new coroutine the band below `stop`, linked to `previous`, the innermost slice
+    /// that has bytes on the thread's stack above it (nil for a dedicated stack).
+    mutating func prepareStart(stop: UnsafeMutableRawPointer, previous: UnsafeMutablePointer<StackSlice>?) {
         precondition(self.stop == nil, "a coroutine starts only once")
         self.start = nil
         self.stop = stop
         self.savedBytes = 0
-        self.previous = current.pointee.start != nil ? current : current.pointee.previous
+        self.previous = previous
     }
 
     /// Undoes `prepareStart` after a failed first switch, so that the start can be retried.

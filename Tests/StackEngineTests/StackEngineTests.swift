@@ -164,16 +164,7 @@ final class StackEngineTests: XCTestCase {
         var order = Array(0..<count)
         for round in 0..<rounds {
             order.shuffle(using: &rng)
-            for i in order {
-                let coro = coros + i
-                coro.pointee.inbox = round &* 100_000 &+ i
-                let outcome = round == 0
-                    ? StackEngine.start(coro.slice, on: world.thread, entry: coroEntry, context: coro)
-                    : StackEngine.resume(coro.slice, on: world.thread)
-                XCTAssertEqual(outcome, .resumed)
-                XCTAssertEqual(coro.pointee.outbox, reply(i, round &* 100_000 &+ i))
-                XCTAssertEqual(world.thread.pointee.current, world.main)
-            }
+            serveRound(round, coros, in: order)
             if round == 0 {
                 let saved = (0..<count).reduce(0) { $0 + coros[$1].slice.savedBytes }
                 XCTAssertGreaterThan(saved, count * 100 * 16, "every coroutine's deep stack is on the heap")
@@ -208,29 +199,7 @@ final class StackEngineTests: XCTestCase {
         let count = 64, rounds = 50
         let coros = world.makeCoros(count, depth: 0, rounds: rounds)
         for i in 0..<count { coros[i].depth = 100 + (i * 37) % 90 }
-        // Start them all; each parks after its first reply.
-        for i in 0..<count {
-            coros[i].inbox = i
-            XCTAssertEqual(StackEngine.start((coros + i).slice, on: world.thread, entry: coroEntry, context: coros + i), .resumed)
-        }
-        // Round after round, coroutine i replies straight into coroutine i+1; the last to main.
-        for i in 0..<count - 1 { coros[i].next = coros + i + 1 }
-        for round in 1..<rounds {
-            coros[0].inbox = round
-            var expected = round
-            for i in 0..<count { expected = reply(i, expected) }
-            XCTAssertEqual(StackEngine.resume((coros + 0).slice, on: world.thread), .resumed)
-            XCTAssertEqual(world.thread.pointee.current, world.main)
-            XCTAssertEqual(world.thread.pointee.origin, (coros + count - 1).slice)
-            XCTAssertEqual(coros[count - 1].outbox, expected)
-        }
-        for i in 0..<count { coros[i].next = nil }
-        for i in 0..<count { coros[i].resumeTo = nil }
-        for i in 0..<count {
-            XCTAssertEqual(StackEngine.resume((coros + i).slice, on: world.thread), .resumed)
-            XCTAssertTrue(coros[i].done)
-            XCTAssertEqual(coros[i].failures, 0)
-        }
+        runRelay(coros, count: count, rounds: rounds)
         coros.deallocate()
     }
 
@@ -241,33 +210,7 @@ final class StackEngineTests: XCTestCase {
         let count = 300
         let coros = world.makeCoros(count, depth: 0, rounds: 30)
         for i in 0..<count { coros[i].depth = 20 + (i * 13) % 150 }
-        var rng = SplitMix(state: 7)
-        var started = 0
-        // Start the first from main.
-        XCTAssertEqual(StackEngine.start((coros + 0).slice, on: world.thread, entry: coroEntry, context: coros), .resumed)
-        started = 1
-        nestedStarter = { parent in
-            // Runs inside a coroutine at the bottom of its stack: start the next one from here.
-            guard started < count else { return }
-            let child = coros + started
-            started += 1
-            child.pointee.resumeTo = parent.slice
-            _ = StackEngine.start(child.slice, on: world.thread, entry: coroEntry, context: child)
-            child.pointee.resumeTo = nil
-        }
-        var live = Set([0])
-        var steps = 0
-        while !live.isEmpty {
-            steps += 1
-            let pick = live.randomElement(using: &rng)!
-            coros[pick].inbox = steps
-            startChildOnNextResume = (rng.below(3) == 0) ? coros + pick : nil
-            XCTAssertEqual(StackEngine.resume((coros + pick).slice, on: world.thread), .resumed)
-            if coros[pick].done { live.remove(pick) }
-            else { XCTAssertEqual(coros[pick].outbox, reply(pick, steps)) }
-            for i in 0..<started where !coros[i].done && !coros[i].slice.isFinished { live.insert(i) }
-            live = live.filter { !coros[$0].done }
-        }
+        let started = runNestedStarts(coros, count: count, seed: 7)
         XCTAssertEqual(started, count)
         for i in 0..<count {
             XCTAssertTrue(coros[i].done)
@@ -330,6 +273,84 @@ final class StackEngineTests: XCTestCase {
         slice.releaseCopy()
         XCTAssertEqual(slice.heapBytes, 0)
     }
+}
+
+/// Starts `count` coroutines, then, round after round, has coroutine i reply straight into
+/// coroutine i+1 and the last to main, checking the value that comes out; then lets each
+/// finish.
+func runRelay(_ coros: UnsafeMutablePointer<Coro>, count: Int, rounds: Int) {
+    let world = currentWorld!
+    // Start them all; each parks after its first reply.
+    for i in 0..<count {
+        coros[i].inbox = i
+        XCTAssertEqual(StackEngine.start((coros + i).slice, on: world.thread, entry: coroEntry, context: coros + i), .resumed)
+    }
+    for i in 0..<count - 1 { coros[i].next = coros + i + 1 }
+    for round in 1..<rounds {
+        coros[0].inbox = round
+        var expected = round
+        for i in 0..<count { expected = reply(i, expected) }
+        XCTAssertEqual(StackEngine.resume((coros + 0).slice, on: world.thread), .resumed)
+        XCTAssertEqual(world.thread.pointee.current, world.main)
+        XCTAssertEqual(world.thread.pointee.origin, (coros + count - 1).slice)
+        XCTAssertEqual(coros[count - 1].outbox, expected)
+    }
+    for i in 0..<count { coros[i].next = nil }
+    for i in 0..<count { coros[i].resumeTo = nil }
+    for i in 0..<count {
+        XCTAssertEqual(StackEngine.resume((coros + i).slice, on: world.thread), .resumed)
+        XCTAssertTrue(coros[i].done)
+        XCTAssertEqual(coros[i].failures, 0, "coroutine \(i)")
+    }
+}
+
+/// One round of requests, to the coroutines in `order`: round 0 starts them, later rounds
+/// resume them. Each must answer and come back to main.
+func serveRound(_ round: Int, _ coros: UnsafeMutablePointer<Coro>, in order: [Int]) {
+    let world = currentWorld!
+    for i in order {
+        let coro = coros + i
+        coro.pointee.inbox = round &* 100_000 &+ i
+        let outcome = round == 0
+            ? StackEngine.start(coro.slice, on: world.thread, entry: coroEntry, context: coro)
+            : StackEngine.resume(coro.slice, on: world.thread)
+        XCTAssertEqual(outcome, .resumed)
+        XCTAssertEqual(coro.pointee.outbox, reply(i, round &* 100_000 &+ i))
+        XCTAssertEqual(world.thread.pointee.current, world.main)
+    }
+}
+
+/// Starts coroutine 0 from main, then resumes live coroutines at random; a third of the
+/// resumes also start the next coroutine from inside the resumed one's deepest frame. Runs
+/// until every started coroutine is done; returns how many were started.
+func runNestedStarts(_ coros: UnsafeMutablePointer<Coro>, count: Int, seed: UInt64) -> Int {
+    let world = currentWorld!
+    var rng = SplitMix(state: seed)
+    XCTAssertEqual(StackEngine.start(coros.slice, on: world.thread, entry: coroEntry, context: coros), .resumed)
+    var started = 1
+    nestedStarter = { parent in
+        // Runs inside a coroutine at the bottom of its stack: start the next one from here.
+        guard started < count else { return }
+        let child = coros + started
+        started += 1
+        child.pointee.resumeTo = parent.slice
+        _ = StackEngine.start(child.slice, on: world.thread, entry: coroEntry, context: child)
+        child.pointee.resumeTo = nil
+    }
+    var live = Set([0])
+    var steps = 0
+    while !live.isEmpty {
+        steps += 1
+        let pick = live.randomElement(using: &rng)!
+        coros[pick].inbox = steps
+        startChildOnNextResume = (rng.below(3) == 0) ? coros + pick : nil
+        XCTAssertEqual(StackEngine.resume((coros + pick).slice, on: world.thread), .resumed)
+        if !coros[pick].done { XCTAssertEqual(coros[pick].outbox, reply(pick, steps)) }
+        for i in 0..<started where !coros[i].done { live.insert(i) }
+        live = live.filter { !coros[$0].done }
+    }
+    nestedStarter = nil
+    return started
 }
 
 /// Hooks for the nested-start test, read at the bottom of `serve`.

@@ -47,6 +47,7 @@ from ._greenlet import get_clocks_used_doing_optional_cleanup  # noqa: F401
 from ._greenlet import enumerate, enumerate_all  # noqa: F401,A001
 from ._greenlet import stats, set_accounting  # noqa: F401
 from ._greenlet import set_context_inheritance, settrace_all  # noqa: F401
+from ._greenlet import set_stack_mode, get_stack_mode  # noqa: F401
 from ._stacks import format_stacks, dump_stacks  # noqa: F401
 # The capsule of the C API beyond upstream's (greenlet.h: PyGreenlet_ImportExt).
 from ._greenlet import _C_API_EXT  # noqa: F401

@@ -21,6 +21,8 @@ from ._greenlet import (
     set_context_inheritance as set_context_inheritance,
     settrace_all as settrace_all,
     stats as stats,
+    set_stack_mode as set_stack_mode,
+    get_stack_mode as get_stack_mode,
 )
 from ._stacks import dump_stacks as dump_stacks, format_stacks as format_stacks
 

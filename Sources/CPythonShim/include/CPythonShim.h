@@ -71,6 +71,9 @@ int gl_parse_throw_args(PyObject *args, PyObject **type, PyObject **value, PyObj
 int gl_parse_one_arg(PyObject *args, PyObject **arg);
 int gl_parse_two_args(PyObject *args, const char *name, PyObject **first, PyObject **second);
 /// One optional argument, positional or by `keyword`; `format` is e.g. "|O:enumerate".
+/// `(first, second)` as a tuple of two ints.
+PyObject *gl_build_pair(Py_ssize_t first, Py_ssize_t second);
+int gl_parse_stack_mode_args(PyObject *args, PyObject *kwargs, PyObject **mode, PyObject **size);
 int gl_parse_optional_arg(PyObject *args, PyObject *kwargs, const char *format, const char *keyword,
                           PyObject **arg);
 
@@ -119,6 +122,18 @@ static inline int gl_module_declare_no_gil(PyObject *module) {
 /// again: what CPython does around detaching a thread state, done around a switch.
 void gl_critical_sections_suspend(PyThreadState *tstate);
 void gl_critical_sections_resume(PyThreadState *tstate);
+
+/// `getenv`, for the GREENLET_* variables read at import (`-E` is for PYTHON* ones).
+const char *gl_getenv(const char *name);
+
+#if PY_VERSION_HEX >= 0x030E0000
+/// A thread state's C stack limits (3.14+): CPython checks the stack pointer against them.
+typedef struct { uintptr_t top, soft, hard; } GLStackLimits;
+void gl_stack_limits_get(PyThreadState *tstate, GLStackLimits *limits);
+void gl_stack_limits_set(PyThreadState *tstate, const GLStackLimits *limits);
+/// The limits CPython would give a thread whose stack is `[base, top)`.
+void gl_stack_limits_for(uintptr_t base, uintptr_t top, GLStackLimits *limits);
+#endif
 
 #if defined(Py_GIL_DISABLED) && PY_VERSION_HEX >= 0x030E0000
 /// The thread's list of references held by C code (3.14t+). Its nodes live on the C stack

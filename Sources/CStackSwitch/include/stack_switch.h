@@ -28,8 +28,8 @@ int greenlet_switch_stack(void *_Nullable context, greenlet_save_fn _Nonnull sav
 void *_Nonnull greenlet_caller_stack_pointer(void);
 
 /// AddressSanitizer builds (GREENLET_SANITIZE=address defines GREENLET_SANITIZE_ADDRESS).
-/// Every coroutine of a thread runs on the thread's own stack, so ASan is told of each switch
-/// with the thread's stack bounds (the fiber annotations). Frames that stop without returning
+/// ASan is told of each switch with the bounds of the stack the target runs on (the fiber
+/// annotations): the thread's own, shared by copying coroutines, or a dedicated one. Frames that stop without returning
 /// leave their redzones poisoned, so the engine clears the shadow of the bytes a switch copies
 /// out or back in (frames suspended, or memory other frames used meanwhile) and of a finished
 /// coroutine's band. In other builds these are empty and vanish when inlined.
@@ -58,11 +58,12 @@ static inline void greenlet_asan_thread_stack(const void *_Nullable *_Nonnull bo
     *size = cached_size;
 }
 
-static inline void *_Nullable greenlet_asan_will_switch(void) {
+/// Before a switch to a coroutine on the dedicated stack `[base, base + size)`, or on the
+/// thread's own stack when `base` is NULL.
+static inline void *_Nullable greenlet_asan_will_switch(void *_Nullable base, size_t size) {
     void *fake_stack = 0;
-    const void *bottom;
-    size_t size;
-    greenlet_asan_thread_stack(&bottom, &size);
+    const void *bottom = base;
+    if (!bottom) greenlet_asan_thread_stack(&bottom, &size);
     __sanitizer_start_switch_fiber(&fake_stack, bottom, size);
     return fake_stack;
 }
@@ -82,7 +83,7 @@ static inline void greenlet_asan_forget_frames(void *_Nonnull low, void *_Nullab
         __asan_unpoison_memory_region(low, (size_t)((char *)high - (char *)low));
 }
 #else
-static inline void *_Nullable greenlet_asan_will_switch(void) { return 0; }
+static inline void *_Nullable greenlet_asan_will_switch(void *_Nullable base, size_t size) { (void)base; (void)size; return 0; }
 static inline void greenlet_asan_did_switch(void *_Nullable fake_stack) { (void)fake_stack; }
 static inline void greenlet_asan_unpoison(void *_Nonnull address, size_t size) { (void)address; (void)size; }
 static inline void greenlet_asan_forget_frames(void *_Nonnull low, void *_Nullable high) { (void)low; (void)high; }

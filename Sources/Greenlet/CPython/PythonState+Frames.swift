@@ -170,6 +170,18 @@ extension UnsafeMutablePointer where Pointee == PythonState {
         }
     }
 
+    /// For a greenlet on a dedicated stack: no other greenlet ever writes over its C-stack
+    /// frames, so its links stay as they are, and only the innermost frame that is not on
+    /// the C stack is found.
+    @inline(never)
+    func findSuspendedTop() {
+        var frame = pointee.currentFrame
+        while let top = frame, FrameOwner.livesOnCStack(top) {
+            frame = top.pointee.previous
+        }
+        pointee.suspendedTop = frame
+    }
+
     /// Puts back every rerouted link, innermost first, before the frames run again.
     @inline(__always)
     func restoreReroutedLinks() {

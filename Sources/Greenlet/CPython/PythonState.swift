@@ -115,9 +115,10 @@ typealias TracingFlag = Int32
 
 extension UnsafeMutablePointer where Pointee == PythonState {
     /// Moves the running greenlet's state out of the thread state. `cStack` is the thread's
-    /// C stack, where the frames to hide from `f_back` walks lie.
+    /// C stack, where the frames to hide from `f_back` walks lie, unless the greenlet runs on
+    /// a dedicated stack (`ownStack`): its frames there stay intact while it is suspended.
     @inline(__always)
-    func capture(from ts: PyThreadStateRef, cStack: CStackRange) {
+    func capture(from ts: PyThreadStateRef, cStack: CStackRange, ownStack: Bool) {
         pointee.context = ts.pointee.context
         ts.pointee.context = nil
         pointee.exceptionInfo = ts.pointee.exc_info
@@ -146,7 +147,11 @@ extension UnsafeMutablePointer where Pointee == PythonState {
         pointee.datastackLimit = ts.pointee.datastack_limit
         #endif
         #if PY_GE_3_12
-        rerouteLinksAroundCStackFrames(cStack)
+        if _slowPath(ownStack) {
+            findSuspendedTop()
+        } else {
+            rerouteLinksAroundCStackFrames(cStack)
+        }
         #endif
         pointee.trash.capture(from: ts)
         pointee.freeThreaded.capture(from: ts)
@@ -229,12 +234,14 @@ extension UnsafeMutablePointer where Pointee == PythonState {
     /// Prepares the state a greenlet starts with: no frames, no exception, the recursion depth
     /// of the greenlet that starts it, a fresh data stack, no executor. The context set before
     /// the start (`gr_context`) is kept.
-    func prepareStart(from ts: PyThreadStateRef, chunks: UnsafeMutablePointer<DataStackChunkPool>) {
+    /// `stackBytes`: the stack it starts on, if not right below its starter (`RecursionDepth`).
+    func prepareStart(from ts: PyThreadStateRef, chunks: UnsafeMutablePointer<DataStackChunkPool>,
+                      stackBytes: Int?) {
         pointee.exceptionInfo = nil
         pointee.exceptionBase = _PyErr_StackItem()
         pointee.trash = TrashState()
         pointee.freeThreaded.prepareStart()
-        pointee.recursion.prepareStart(from: ts)
+        pointee.recursion.prepareStart(from: ts, stackBytes: stackBytes)
         #if !PY_GE_3_13
         // The bottom CFrame: a copy of the thread's, chained to the thread's root so that
         // CPython's own unwinding never walks into another greenlet's C frames.

@@ -41,6 +41,7 @@ struct GreenletState {
     /// Nanoseconds it ran while accounting was on (`gr_run_ns`), up to its last switch out.
     var runNanoseconds: Int
 
+    @inline(__always)
     init(object: GreenletRef, isMain: Bool) {
         stack = isMain ? .main() : StackSlice()
         python = PythonState()

@@ -77,7 +77,7 @@ enum Switch {
         let ts = currentThreadState()
         thread.launch(SwitchInFlight(target: target, pyThreadState: ts, carried: carried))
         let currentState = current.state
-        currentState.python.capture(from: ts, cStack: thread.pointee.cStack)
+        currentState.python.capture(from: ts, cStack: thread.pointee.cStack, ownStack: currentState.pointee.stack.isDedicated)
         let outcome = StackEngine.resume(target.state.stackSlice, on: thread.switchContextPointer)
         if outcome == .outOfMemory {
             return switchFailed(thread, restoring: currentState)
@@ -121,8 +121,8 @@ enum Switch {
         let ts = currentThreadState()
         let current = thread.pointee.current
         let currentState = current.state
-        currentState.python.capture(from: ts, cStack: thread.pointee.cStack)
-        state.python.prepareStart(from: ts, chunks: thread.chunks)
+        currentState.python.capture(from: ts, cStack: thread.pointee.cStack, ownStack: currentState.pointee.stack.isDedicated)
+        state.python.prepareStart(from: ts, chunks: thread.chunks, stackBytes: freshStackBytes(for: state, on: thread))
         state.pointee.main = thread.pointee.main.object.newReference().asGreenlet
         thread.launch(SwitchInFlight(target: target, pyThreadState: ts, carried: carried, startingRun: run))
         thread.registry.add(state)
@@ -141,6 +141,19 @@ enum Switch {
             return switchFailed(thread, restoring: currentState)
         }
         return switchedIn(thread).carried
+    }
+
+    /// The bytes of stack a greenlet about to start has, if it does not start right below its
+    /// starter: its dedicated stack, or, started from a greenlet on a dedicated stack, the
+    /// thread's stack below the innermost greenlet with bytes there.
+    private static func freshStackBytes(
+        for state: UnsafeMutablePointer<GreenletState>, on thread: UnsafeMutablePointer<ThreadState>
+    ) -> Int? {
+        if state.pointee.stack.isDedicated { return state.pointee.stack.stackSize }
+        guard let point = thread.pointee.switchContext.threadStackLaunchPoint else { return nil }
+        let cStack = thread.pointee.cStack
+        guard cStack.isKnown, UInt(bitPattern: point) > cStack.low else { return nil }
+        return Int(UInt(bitPattern: point) - cStack.low)
     }
 
     /// The stack switch failed: the caller is still current. Puts its state back.
@@ -172,6 +185,11 @@ enum Switch {
             assert(flight.pyThreadState != nil, "a switch between greenlets carries the thread state")
             assert(thread.pointee.switchContext.current == me.state.stackSlice, "the engine runs another slice")
             me.state.python.install(into: flight.pyThreadState.unsafelyUnwrapped, after: origin.state.python)
+            #if PY_GE_3_14
+            if StackLimits.needInstall(me.state, on: thread) {
+                StackLimits.install(for: me.state, on: thread, into: flight.pyThreadState.unsafelyUnwrapped)
+            }
+            #endif
             // The opt-in observers; with none, two loads and two tests.
             if let hooks = SwitchHooks.table { SwitchHooks.call(hooks, origin: origin, target: me) }
             if Accounting.isOn { Accounting.charge(origin, on: thread) }
@@ -222,6 +240,7 @@ private func greenletEntry(_ context: UnsafeMutableRawPointer?) {
     var carried = landed.carried
     // The callable given as `run` goes now, in the new greenlet: its __del__ may switch.
     let state = me.state
+    if state.pointee.stack.dedicatedStackRefused { thread.pointee.dedicatedStacksRefused += 1 }
     if let given = state.pointee.run {
         state.pointee.run = nil
         let pending = carried.carriesException ? PendingException.take() : nil

@@ -98,6 +98,7 @@ enum ThreadExit {
         state.pointee.retiredTraces = []
         let kills = state.pointer(to: \.pendingKills)!.takeAll()
         DataStackChunkPool.drain(state.chunks)
+        state.pointee.switchContext.drainPool()
         state.land().drop()
         state.deinitialize(count: 1)
         state.deallocate()

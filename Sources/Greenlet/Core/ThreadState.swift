@@ -45,6 +45,18 @@ struct ThreadState {
     /// (owned): this thread may have been about to call one, so they are released with the
     /// thread's state. Changed under `ThreadExit`'s lock; never on the switch path.
     var retiredTraces: [PyRef] = []
+    /// The dedicated stack size of the greenlets this thread creates; 0: copying
+    /// (`StackMode`).
+    var newGreenletStackSize = StackMode.processDefault
+    /// Greenlets of this thread that asked for a dedicated stack and run on the thread's
+    /// stack instead: the system had no mapping to give (`stats()`).
+    var dedicatedStacksRefused = 0
+    #if PY_GE_3_14
+    /// The C stack limits CPython measured for the thread's own stack, kept while a greenlet
+    /// on a dedicated stack runs with limits of its own (`StackLimits`).
+    var threadStackLimits = GLStackLimits()
+    var stackLimitsMoved = false
+    #endif
 
     static func current() -> UnsafeMutablePointer<ThreadState> {
         if let existing = greenlet_thread_state_get() {

@@ -12,6 +12,7 @@ enum Lifecycle {
         let thread = ThreadState.current()
         thread.runPendingKills()
         state.pointee.parent = thread.pointee.current.object.newReference().asGreenlet
+        StackMode.prepare(state, on: thread)
         thread.registry.withLock { thread.registry.pointee.created += 1 }
         if ContextInheritance.isOn && !ContextInheritance.capture(into: state) {
             object.decref()
@@ -41,6 +42,8 @@ enum Lifecycle {
         }
         state.python.discard(chunks: pool)
         state.pointee.stack.releaseCopy()
+        // Only a greenlet whose thread is gone still has a dedicated stack here.
+        state.pointee.stack.releaseStack()
         release(state.pointee.main?.object)
         state.pointee.main = nil
         GreenletState.detach(from: greenlet)

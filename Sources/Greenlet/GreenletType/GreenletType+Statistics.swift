@@ -1,7 +1,8 @@
 import CPythonShim
 
 /// The greenlet's statistics, read-only: `gr_switches`, `gr_stack_saved_max`,
-/// `gr_bytes_copied` (always counted) and `gr_run_ns` (counted while accounting is on).
+/// `gr_bytes_copied` (always counted), `gr_stack_size`, and `gr_run_ns` (counted while
+/// accounting is on).
 ///
 /// A greenlet of another thread that is running may change them while they are read; on a
 /// free-threaded build the value read is then a recent one.
@@ -18,6 +19,10 @@ enum Statistics {
         PyLong_FromSsize_t(object!.asGreenlet.state.pointee.stack.bytesCopied)
     }
 
+    static let getStackSize: getter = { object, _ in
+        PyLong_FromSsize_t(object!.asGreenlet.state.pointee.stack.stackSize)
+    }
+
     static let getRunNanoseconds: getter = { object, _ in
         PyLong_FromSsize_t(Accounting.runNanoseconds(of: object!.asGreenlet))
     }
@@ -31,6 +36,9 @@ enum Statistics {
                         closure: nil),
             PyGetSetDef(name: cString("gr_bytes_copied"), get: getBytesCopied, set: nil,
                         doc: cString("Bytes of C stack copied to and from the heap for this greenlet's switches."),
+                        closure: nil),
+            PyGetSetDef(name: cString("gr_stack_size"), get: getStackSize, set: nil,
+                        doc: cString("Bytes of this greenlet's dedicated stack; 0 if it runs on its thread's stack."),
                         closure: nil),
             PyGetSetDef(name: cString("gr_run_ns"), get: getRunNanoseconds, set: nil,
                         doc: cString("Nanoseconds this greenlet ran while greenlet.set_accounting(True) was on."),

@@ -38,7 +38,9 @@ enum Introspection {
                             switches, bytes_copied and run_ns summed over its greenlets, dead \
                             ones included; stack_saved_max, their largest; live, how many are \
                             live; created, how many were created in it; heap_bytes, the heap its \
-                            live greenlets hold for stack copies.
+                            live greenlets hold for stack copies; dedicated_stacks_refused, how \
+                            many asked for a dedicated stack and got none (they run on the \
+                            thread's stack); dedicated_stacks_pooled, stacks kept for reuse.
                             """)),
             PyMethodDef(ml_name: cString("set_accounting"), ml_meth: setAccounting, ml_flags: METH_O,
                         ml_doc: cString("""
@@ -186,18 +188,20 @@ enum Introspection {
 
     private static let stats: PyCFunction = { _, _ in
         _ = ThreadState.current()
-        var rows: [(UInt, GreenletTotals, Int, Int, Int)] = []
+        var rows: [(UInt, GreenletTotals, Int, Int, Int, Int, Int)] = []
         LiveThreads.forEachLocked { thread in
             var (totals, heap, live, created) = thread.registry.totals()
             totals.runNanoseconds += Accounting.currentRun(of: thread)
-            rows.append((thread.pointee.threadID, totals, heap, live, created))
+            rows.append((thread.pointee.threadID, totals, heap, live, created,
+                         thread.pointee.dedicatedStacksRefused, thread.pointee.switchContext.pool.count))
         }
         guard let dict = PyDict_New() else { return nil }
-        for (id, totals, heap, live, created) in rows {
+        for (id, totals, heap, live, created, refused, pooled) in rows {
             let fields: [(StaticString, Int)] = [
                 ("switches", totals.switches), ("bytes_copied", totals.bytesCopied),
                 ("stack_saved_max", totals.stackSavedMax), ("run_ns", totals.runNanoseconds),
                 ("live", live), ("created", created), ("heap_bytes", heap),
+                ("dedicated_stacks_refused", refused), ("dedicated_stacks_pooled", pooled),
             ]
             guard let row = PyDict_New() else {
                 dict.decref()

@@ -8,7 +8,7 @@ public func PyInit__greenlet() -> UnsafeMutablePointer<PyObject>? {
     StackMemory.allocate = { PyMem_Malloc($0) }
     StackMemory.free = { PyMem_Free($0) }
     guard ModuleGlobals.initialize(), GreenletType.prepare(), TestSupport.prepareUnswitchableType(),
-          ThreadExit.install() else { return nil }
+          ThreadExit.install(), StackMode.readEnvironment() else { return nil }
     DebugOffsets.fill()
     let definition: UnsafeMutablePointer<PyModuleDef> = gl_module_def()
     definition.pointee.m_name = cString("greenlet._greenlet")
@@ -21,7 +21,7 @@ public func PyInit__greenlet() -> UnsafeMutablePointer<PyObject>? {
                     ml_doc: cString("settrace(callback) -> object\n\nSets a new tracing function and returns the previous one.\n")),
         PyMethodDef(ml_name: cString("gettrace"), ml_meth: ModuleFunctions.getTrace, ml_flags: METH_NOARGS,
                     ml_doc: cString("gettrace() -> object\n\nReturns the currently set tracing function, or None.\n")),
-    ] + Introspection.methods + TestSupport.methods + [PyMethodDef()])
+    ] + Introspection.methods + StackMode.methods + TestSupport.methods + [PyMethodDef()])
     guard let module = gl_module_create(definition) else { return nil }
     let capsule = CAPI.makeCapsule()
     let extensionCapsule = CAPI.makeExtensionCapsule()

@@ -1,0 +1,35 @@
+import CPythonShim
+import StackEngine
+
+#if PY_GE_3_14
+/// From 3.14 CPython checks C recursion by the stack pointer, against limits it measured from
+/// the thread's stack (`c_stack_top`, `c_stack_soft_limit`, `c_stack_hard_limit`). Greenlets
+/// on the thread's stack share those. A greenlet on a dedicated stack runs elsewhere, where
+/// they mean nothing (far below them, CPython skips the check altogether, gh-139653): it gets
+/// the limits CPython would give a thread with that stack, and the thread's own come back
+/// when a greenlet on the thread's stack runs again. Set fields, not
+/// `PyUnstable_ThreadState_SetStackProtection`, which early 3.14 releases lack.
+enum StackLimits {
+    /// Runs as `state`'s greenlet gains control, if it or the one before it is dedicated.
+    @inline(__always)
+    static func needInstall(_ state: UnsafeMutablePointer<GreenletState>, on thread: UnsafeMutablePointer<ThreadState>) -> Bool {
+        state.pointee.stack.isDedicated || thread.pointee.stackLimitsMoved
+    }
+
+    static func install(for state: UnsafeMutablePointer<GreenletState>, on thread: UnsafeMutablePointer<ThreadState>,
+                        into ts: PyThreadStateRef) {
+        if let stack = state.pointee.stack.dedicatedStack {
+            if !thread.pointee.stackLimitsMoved {
+                gl_stack_limits_get(ts, thread.pointer(to: \.threadStackLimits)!)
+                thread.pointee.stackLimitsMoved = true
+            }
+            var limits = GLStackLimits()
+            gl_stack_limits_for(UInt(bitPattern: stack.base), UInt(bitPattern: stack.top), &limits)
+            gl_stack_limits_set(ts, &limits)
+        } else if thread.pointee.stackLimitsMoved {
+            gl_stack_limits_set(ts, thread.pointer(to: \.threadStackLimits)!)
+            thread.pointee.stackLimitsMoved = false
+        }
+    }
+}
+#endif

@@ -1,0 +1,146 @@
+import CStackSwitch
+
+/// A stack of one coroutine's own: `[base, base + size)`, mapped with a guard page below.
+///
+/// A coroutine on a dedicated stack switches with the register switch alone: nothing else
+/// ever runs on its memory, so nothing is copied out or back. The price is address space
+/// and two of the process's memory mappings per stack, and a fixed depth.
+public struct DedicatedStack: Equatable {
+    /// The lowest usable address; the guard page lies just below.
+    public let base: UnsafeMutableRawPointer
+    /// Usable bytes, a multiple of the page size.
+    public let size: Int
+
+    /// One past the highest usable address.
+    public var top: UnsafeMutableRawPointer { base + size }
+
+    /// The smallest stack a coroutine may ask for: CPython 3.14 keeps the lowest 32 KiB of
+    /// a stack (64 KiB in debug builds) as its margins.
+    public static let minimumSize = 128 * 1024
+    /// What a coroutine gets when it asks for no size in particular: address space only,
+    /// of which it touches what it uses.
+    public static let defaultSize = 2 * 1024 * 1024
+    /// The largest: more than any thread's default stack is surely a mistake.
+    public static let maximumSize = 1024 * 1024 * 1024
+
+    /// Bytes above where a coroutine starts, kept zero, so that an unwinder walking past its
+    /// first frame (a debugger, a profiler) reads a null return address and stops there
+    /// rather than in the memory of whatever started it.
+    static let launchPad = 256
+
+    public static var pageSize: Int { greenlet_page_size() }
+
+    /// `requested` rounded up to whole pages, or nil if it is out of range.
+    public static func normalizedSize(_ requested: Int) -> Int? {
+        guard requested >= minimumSize && requested <= maximumSize else { return nil }
+        let page = pageSize
+        return (requested + page - 1) / page * page
+    }
+
+    /// How many stacks the process may have mapped at once (in use or pooled, all threads):
+    /// part of `vm.max_map_count`, leaving the rest to everything else. Past it, a coroutine
+    /// that asks for a dedicated stack runs on the thread's stack instead.
+    public static var limit: Int {
+        get { greenlet_stack_limit() }
+        set { greenlet_stack_set_limit(newValue) }
+    }
+
+    /// Stacks mapped now, in use or pooled, by every thread.
+    public static var mappedCount: Int { greenlet_stacks_mapped() }
+
+    /// For tests: while set, new mappings are refused as if the system had none to give.
+    nonisolated(unsafe) public static var refuseNewMappings = false
+
+    /// A new mapping, or nil when the system refuses one.
+    static func map(size: Int) -> DedicatedStack? {
+        guard !refuseNewMappings, let base = greenlet_stack_map(size) else { return nil }
+        return DedicatedStack(base: base, size: size)
+    }
+
+    func unmap() {
+        greenlet_stack_unmap(base, size)
+    }
+
+    /// Where a coroutine starts on this stack: 16-byte aligned, under a zeroed pad.
+    func launchPoint() -> UnsafeMutableRawPointer {
+        let point = top - DedicatedStack.launchPad
+        point.initializeMemory(as: UInt8.self, repeating: 0, count: DedicatedStack.launchPad)
+        return point
+    }
+}
+
+/// The dedicated stacks a thread keeps for reuse, so that starting a coroutine on one usually
+/// costs no system call. At most `capacity` are kept; more are unmapped.
+///
+/// A stack comes back touched as deep as its coroutine went. Of what lies deeper than
+/// `residentLimit` below its top, the pages go back to the system before it is kept (the
+/// high-water mark). Finding out costs no system call: fresh pages read zero, so a nonzero
+/// word just below the mark means the coroutine went deeper. A deep stack whose probed words
+/// all happen to be zero keeps its pages until it comes back again; nothing is lost.
+public struct StackPool {
+    private var stacks: UnsafeMutablePointer<DedicatedStack>?
+    public private(set) var count = 0
+
+    public static let capacity = 64
+    /// The high-water mark: bytes below a pooled stack's top that may stay resident.
+    public static let residentLimit = 64 * 1024
+
+    public init() {}
+
+    /// A kept stack of exactly `size` bytes, if there is one.
+    mutating func take(size: Int) -> DedicatedStack? {
+        guard let stacks else { return nil }
+        var index = count
+        while index > 0 {
+            index -= 1
+            if stacks[index].size == size {
+                let stack = stacks[index]
+                count -= 1
+                stacks[index] = stacks[count]
+                return stack
+            }
+        }
+        return nil
+    }
+
+    /// Keeps `stack` for reuse, trimmed to the high-water mark, or unmaps it.
+    mutating func give(_ stack: DedicatedStack) {
+        greenlet_asan_forget_frames(stack.base, stack.top)
+        if stacks == nil {
+            stacks = .allocate(capacity: StackPool.capacity)
+        }
+        guard count < StackPool.capacity else {
+            stack.unmap()
+            return
+        }
+        StackPool.trim(stack)
+        stacks.unsafelyUnwrapped[count] = stack
+        count += 1
+    }
+
+    /// Unmaps every kept stack, for a thread that ends.
+    public mutating func drain() {
+        if let stacks {
+            for index in 0..<count { stacks[index].unmap() }
+            stacks.deallocate()
+        }
+        stacks = nil
+        count = 0
+    }
+
+    /// Gives back the pages of `stack` below the high-water mark, if its coroutine went there.
+    static func trim(_ stack: DedicatedStack) {
+        let page = DedicatedStack.pageSize
+        let mark = stack.size - residentLimit
+        guard mark >= page else { return }  // small stacks are kept whole
+        // Sixteen words across the page just below the mark.
+        let probe = (stack.base + (mark - page)).assumingMemoryBound(to: UInt.self)
+        let stride = page / MemoryLayout<UInt>.stride / 16
+        var touched = false
+        for index in 0..<16 where probe[index * stride] != 0 {
+            touched = true
+            break
+        }
+        if touched { greenlet_stack_discard(stack.base, mark) }
+    }
+}
