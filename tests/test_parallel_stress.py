@@ -221,8 +221,19 @@ SCRIPT = textwrap.dedent(r"""
             take_and_drop()
         phase.wait()      # every handed-off greenlet has been dropped
         collector_done.wait(60)  # its last collection may have queued kills for us
-        gc.collect()
-        greenlet.getcurrent()  # runs the kills queued for this thread
+        # Another thread's collection (explicit, or one an allocation triggers) may queue a
+        # kill for this thread at any moment until all are done; it runs at this thread's
+        # next call into greenlet. So call in until every dropped greenlet has ended, or
+        # give up after a while, and leave only when every thread is through.
+        deadline = time.monotonic() + 20
+        while True:
+            gc.collect()
+            greenlet.getcurrent()  # runs the kills queued for this thread
+            if not set(dropped) - set(finished) or time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
+        phase.wait()
+        greenlet.getcurrent()
         count("killed", len(killed))
         count("chaos dropped", len(dropped))
         lost = set(dropped) - set(finished)
@@ -243,6 +254,7 @@ SCRIPT = textwrap.dedent(r"""
     producing.clear()
     phase.wait()
     phase.wait()
+    phase.wait()      # every thread has run the kills queued for it
     for t in threads + [gc_thread]:
         t.join()
     gc.collect()
