@@ -20,7 +20,7 @@ public struct DedicatedStack: Equatable {
     /// What a coroutine gets when it asks for no size in particular: address space only,
     /// of which it touches what it uses.
     public static let defaultSize = 2 * 1024 * 1024
-    /// The largest: more than any thread's default stack is surely a mistake.
+    /// The largest: a gigabyte for one greenlet is surely a mistake (a typo in a size).
     public static let maximumSize = 1024 * 1024 * 1024
 
     /// Bytes above where a coroutine starts, kept zero, so that an unwinder walking past its
@@ -48,12 +48,9 @@ public struct DedicatedStack: Equatable {
     /// Stacks mapped now, in use or pooled, by every thread.
     public static var mappedCount: Int { greenlet_stacks_mapped() }
 
-    /// For tests: while set, new mappings are refused as if the system had none to give.
-    nonisolated(unsafe) public static var refuseNewMappings = false
-
     /// A new mapping, or nil when the system refuses one.
     static func map(size: Int) -> DedicatedStack? {
-        guard !refuseNewMappings, let base = greenlet_stack_map(size) else { return nil }
+        guard let base = greenlet_stack_map(size) else { return nil }
         return DedicatedStack(base: base, size: size)
     }
 
@@ -63,8 +60,15 @@ public struct DedicatedStack: Equatable {
 
     /// Where a coroutine starts on this stack: 16-byte aligned, under a zeroed pad.
     func launchPoint() -> UnsafeMutableRawPointer {
-        let point = top - DedicatedStack.launchPad
-        point.initializeMemory(as: UInt8.self, repeating: 0, count: DedicatedStack.launchPad)
+        DedicatedStack.launchPoint(below: top)
+    }
+
+    /// Where a coroutine starts on fresh stack memory below `address`: 16-byte aligned, under
+    /// a zeroed pad.
+    static func launchPoint(below address: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
+        let aligned = UInt(bitPattern: address) & ~UInt(15)
+        let point = UnsafeMutableRawPointer(bitPattern: aligned - UInt(launchPad))!
+        point.initializeMemory(as: UInt8.self, repeating: 0, count: launchPad)
         return point
     }
 }

@@ -175,9 +175,7 @@ public enum StackEngine {
                 }
             }
             let head = thread.pointee.shared
-            let below = UInt(bitPattern: head.pointee.start) & ~UInt(15)
-            point = UnsafeMutableRawPointer(bitPattern: below - UInt(DedicatedStack.launchPad))!
-            point.initializeMemory(as: UInt8.self, repeating: 0, count: DedicatedStack.launchPad)
+            point = DedicatedStack.launchPoint(below: head.pointee.start!)
             target.pointee.prepareStart(stop: point, previous: head)
         }
         thread.pointee.target = target

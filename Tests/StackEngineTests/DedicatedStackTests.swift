@@ -4,13 +4,16 @@ import XCTest
 /// Coroutines on dedicated stacks, alone and mixed with coroutines that share the thread's
 /// stack, built from the same test coroutines as `StackEngineTests`.
 final class DedicatedStackTests: XCTestCase {
+    private var savedLimit = 0
+
     override func setUp() {
         currentWorld = World()
+        savedLimit = DedicatedStack.limit
     }
 
     override func tearDown() {
         currentWorld.thread.pointee.drainPool()
-        DedicatedStack.refuseNewMappings = false
+        DedicatedStack.limit = savedLimit
         nestedStarter = nil
         startChildOnNextResume = nil
         currentWorld = nil
@@ -134,7 +137,8 @@ final class DedicatedStackTests: XCTestCase {
         dedicate(coros + 1)
         dedicate(coros + 2)
         XCTAssertEqual(StackEngine.start((coros + 0).slice, on: world.thread, entry: coroEntry, context: coros), .resumed)
-        DedicatedStack.refuseNewMappings = true
+        // No new mapping may be made: as if the system had none to give.
+        DedicatedStack.limit = DedicatedStack.mappedCount
         XCTAssertEqual(StackEngine.start((coros + 1).slice, on: world.thread, entry: coroEntry, context: coros + 1), .resumed)
         XCTAssertFalse(coros[1].slice.isDedicated)
         XCTAssertTrue(coros[1].slice.dedicatedStackRefused)
@@ -148,7 +152,7 @@ final class DedicatedStackTests: XCTestCase {
         startChildOnNextResume = coros + 0
         XCTAssertEqual(StackEngine.resume((coros + 0).slice, on: world.thread), .resumed)
         XCTAssertTrue(coros[2].slice.dedicatedStackRefused)
-        DedicatedStack.refuseNewMappings = false
+        DedicatedStack.limit = savedLimit
         for _ in 0..<3 {
             for i in 0..<3 where !coros[i].done {
                 XCTAssertEqual(StackEngine.resume((coros + i).slice, on: world.thread), .resumed)

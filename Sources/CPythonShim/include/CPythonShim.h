@@ -70,10 +70,11 @@ int gl_parse_init_args(PyObject *args, PyObject *kwargs, PyObject **run, PyObjec
 int gl_parse_throw_args(PyObject *args, PyObject **type, PyObject **value, PyObject **traceback);
 int gl_parse_one_arg(PyObject *args, PyObject **arg);
 int gl_parse_two_args(PyObject *args, const char *name, PyObject **first, PyObject **second);
-/// One optional argument, positional or by `keyword`; `format` is e.g. "|O:enumerate".
+/// `set_stack_mode(mode, stack_size=None)`: a str, and anything.
+int gl_parse_stack_mode_args(PyObject *args, PyObject *kwargs, PyObject **mode, PyObject **size);
 /// `(first, second)` as a tuple of two ints.
 PyObject *gl_build_pair(Py_ssize_t first, Py_ssize_t second);
-int gl_parse_stack_mode_args(PyObject *args, PyObject *kwargs, PyObject **mode, PyObject **size);
+/// One optional argument, positional or by `keyword`; `format` is e.g. "|O:enumerate".
 int gl_parse_optional_arg(PyObject *args, PyObject *kwargs, const char *format, const char *keyword,
                           PyObject **arg);
 

@@ -29,10 +29,10 @@ void *_Nonnull greenlet_caller_stack_pointer(void);
 
 /// AddressSanitizer builds (GREENLET_SANITIZE=address defines GREENLET_SANITIZE_ADDRESS).
 /// ASan is told of each switch with the bounds of the stack the target runs on (the fiber
-/// annotations): the thread's own, shared by copying coroutines, or a dedicated one. Frames that stop without returning
-/// leave their redzones poisoned, so the engine clears the shadow of the bytes a switch copies
-/// out or back in (frames suspended, or memory other frames used meanwhile) and of a finished
-/// coroutine's band. In other builds these are empty and vanish when inlined.
+/// annotations): the thread's own, shared by copying coroutines, or a dedicated one. Frames
+/// that stop without returning leave their redzones poisoned, so the engine clears the shadow
+/// of the bytes a switch copies out or back in (frames suspended, or memory other frames used
+/// meanwhile) and of a finished coroutine's band. In other builds these are empty and vanish when inlined.
 #if defined(GREENLET_SANITIZE_ADDRESS)
 #include <pthread.h>
 #include <sanitizer/asan_interface.h>
