@@ -6,7 +6,8 @@ the dynamic library product `_greenlet` of the Swift package next to this
 file (Package.swift). A placeholder Extension keeps setuptools producing a
 platform wheel; the custom build_ext below runs `swift build` for the
 interpreter that is running this script and copies the resulting library into
-the build as greenlet/_greenlet<EXT_SUFFIX>. The `swift build` arguments
+the build as greenlet/_greenlet<EXT_SUFFIX>. It sets GREENLET_BUILD_EXTENSION=1,
+without which Package.swift declares only the Python-free engine. The `swift build` arguments
 (include directories, version conditions, static Swift runtime) come from
 tools/swift_flags.py, shared with the test command; the flags every target
 always needs are in Package.swift. MANIFEST.in puts the Swift package into
@@ -153,7 +154,9 @@ class SwiftBuildExt(build_ext):
         try:
             # Output goes straight to our stdout/stderr, so it is visible live
             # (pip -v) and in pip's report when the build fails.
-            rc = subprocess.call(cmd, cwd=ROOT)
+            # Package.swift declares the extension's targets only when asked to.
+            env = dict(os.environ, GREENLET_BUILD_EXTENSION="1")
+            rc = subprocess.call(cmd, cwd=ROOT, env=env)
         except OSError as e:
             raise ExecError("could not run %s: %s" % (swift, e))
         if rc != 0:
