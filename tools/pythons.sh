@@ -64,7 +64,7 @@ install_into_venv() {
     local ver="$1" venv="$2" log="$3" py
     py="$(find_python "$ver")" || { echo "Python $ver is not installed"; return 1; }
     [[ -x "$venv/bin/python" ]] || "$py" -m venv "$venv" || return 1
-    "$venv/bin/python" -m pip install -q "setuptools>=64" wheel pytest >/dev/null || return 1
+    "$venv/bin/python" -m pip install -q "setuptools>=77" wheel pytest >/dev/null || return 1
     if ! (cd "$GREENLET_ROOT" && "$venv/bin/python" -m pip install -q --no-deps \
             --no-build-isolation --force-reinstall . > "$log" 2>&1); then
         echo "the build failed ($log)"; return 1

@@ -30,7 +30,7 @@
 set -uo pipefail
 
 # What every test virtualenv gets besides the project itself.
-VENV_TOOLS="pip setuptools>=64 wheel pytest"
+VENV_TOOLS="pip setuptools>=77 wheel pytest"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT" || exit 2
