@@ -21,17 +21,24 @@ supported_pythons() {
     return 1
 }
 
-_python_runs() { "$1" -c 'import sys' >/dev/null 2>&1; }
+# Whether the interpreter $1 runs and is the version $2 ("3.13", or "3.13t" for a
+# free-threaded build). A free-threaded install also has a `python3.13` beside its
+# `python3.13t`, in a folder that the glob for 3.13 matches, so the name alone is not enough.
+_python_is() {
+    local tag
+    tag="$("$1" -c 'import sys, sysconfig; print("%d.%d%s" % (sys.version_info[:2] + ("t" if sysconfig.get_config_var("Py_GIL_DISABLED") else "",)))' 2>/dev/null)" \
+        && [[ "$tag" == "$2" ]]
+}
 
 find_python() {
     local ver="$1" minor="${1%t}" cand root
     if command -v pyenv >/dev/null 2>&1 && root="$(pyenv root 2>/dev/null)" && [[ -d "$root/versions" ]]; then
         while read -r cand; do
-            [[ -n "$cand" ]] && _python_runs "$cand" && { echo "$cand"; return 0; }
+            [[ -n "$cand" ]] && _python_is "$cand" "$ver" && { echo "$cand"; return 0; }
         done < <(ls -d "$root"/versions/"$minor".*"${ver#"$minor"}"/bin/python"$ver" 2>/dev/null | sort -rV)
     fi
     cand="$(command -v "python$ver" 2>/dev/null)" || return 1
-    _python_runs "$cand" || return 1   # e.g. a pyenv shim for a version not installed
+    _python_is "$cand" "$ver" || return 1   # e.g. a pyenv shim for a version not installed
     # Resolve shims and symlinks to the real interpreter.
     "$cand" -c 'import sys; print(sys.executable)'
 }
