@@ -179,6 +179,21 @@ static inline void gl_spin_unlock(int *word) {
     (void)word;
 #endif
 }
+/// A spin lock that locks on every build, for state that CPython may reach without the GIL
+/// even on a GIL build (it frees a thread state's data stack in `PyThreadState_Delete`,
+/// which needs no GIL). Held for a few pointer writes.
+static inline void gl_spin_lock_always(int *word) {
+    while (__atomic_exchange_n(word, 1, __ATOMIC_ACQUIRE)) {
+        while (__atomic_load_n(word, __ATOMIC_RELAXED)) {
+#if defined(__x86_64__)
+            __builtin_ia32_pause();
+#elif defined(__aarch64__)
+            __asm__ __volatile__("yield");
+#endif
+        }
+    }
+}
+static inline void gl_spin_unlock_always(int *word) { __atomic_store_n(word, 0, __ATOMIC_RELEASE); }
 /// Takes a new reference to `op` unless its count has reached zero (it is being
 /// deallocated); 1 if it took one. Free-threaded builds need CPython's own way to do this,
 /// and there it works only on objects passed to `gl_allow_try_incref` first.

@@ -10,6 +10,7 @@ public func PyInit__greenlet() -> UnsafeMutablePointer<PyObject>? {
     guard ModuleGlobals.initialize(), GreenletType.prepare(), TestSupport.prepareUnswitchableType(),
           ThreadExit.install(), StackMode.readEnvironment() else { return nil }
     DebugOffsets.fill()
+    DataStackChunkCache.install()
     let definition: UnsafeMutablePointer<PyModuleDef> = gl_module_def()
     definition.pointee.m_name = cString("greenlet._greenlet")
     definition.pointee.m_doc = cString("Lightweight in-process coroutines that switch C stacks (core in Swift).")
