@@ -154,31 +154,6 @@ static inline Py_ssize_t gl_atomic_load_size(const Py_ssize_t *p) { return __ato
 static inline Py_ssize_t gl_atomic_add_size(Py_ssize_t *p, Py_ssize_t v) { return __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
 static inline void gl_atomic_store_size(Py_ssize_t *p, Py_ssize_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
 
-/// A lock for the short lists that other threads read on a free-threaded build (a thread's
-/// live greenlets). Held for a few pointer writes, or while a reader takes references, so it
-/// spins. With the GIL there is nothing to lock: these do nothing.
-static inline void gl_spin_lock(int *word) {
-#ifdef Py_GIL_DISABLED
-    while (__atomic_exchange_n(word, 1, __ATOMIC_ACQUIRE)) {
-        while (__atomic_load_n(word, __ATOMIC_RELAXED)) {
-#  if defined(__x86_64__)
-            __builtin_ia32_pause();
-#  elif defined(__aarch64__)
-            __asm__ __volatile__("yield");
-#  endif
-        }
-    }
-#else
-    (void)word;
-#endif
-}
-static inline void gl_spin_unlock(int *word) {
-#ifdef Py_GIL_DISABLED
-    __atomic_store_n(word, 0, __ATOMIC_RELEASE);
-#else
-    (void)word;
-#endif
-}
 /// A spin lock that locks on every build, for state that CPython may reach without the GIL
 /// even on a GIL build (it frees a thread state's data stack in `PyThreadState_Delete`,
 /// which needs no GIL). Held for a few pointer writes.
@@ -194,6 +169,23 @@ static inline void gl_spin_lock_always(int *word) {
     }
 }
 static inline void gl_spin_unlock_always(int *word) { __atomic_store_n(word, 0, __ATOMIC_RELEASE); }
+/// A lock for the short lists that other threads read on a free-threaded build (a thread's
+/// live greenlets). Held for a few pointer writes, or while a reader takes references, so it
+/// spins. With the GIL there is nothing to lock: these do nothing.
+static inline void gl_spin_lock(int *word) {
+#ifdef Py_GIL_DISABLED
+    gl_spin_lock_always(word);
+#else
+    (void)word;
+#endif
+}
+static inline void gl_spin_unlock(int *word) {
+#ifdef Py_GIL_DISABLED
+    gl_spin_unlock_always(word);
+#else
+    (void)word;
+#endif
+}
 /// Takes a new reference to `op` unless its count has reached zero (it is being
 /// deallocated); 1 if it took one. Free-threaded builds need CPython's own way to do this,
 /// and there it works only on objects passed to `gl_allow_try_incref` first.
