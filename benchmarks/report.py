@@ -121,7 +121,7 @@ def table(version, data):
         rows.append(row)
     metadata = next(iter(data["metadata"].values()), {})
     lines = [
-        "### CPython %s" % metadata.get("python_version", version),
+        "### CPython %s" % metadata.get("python_version", version).split()[0],
         "",
         "Median of pyperf's values; %s; measured %s." % (
             metadata.get("cpu_model_name", "CPU unknown"),
@@ -181,7 +181,7 @@ def plot_sweep(versions, path):
 
 
 def plot_memory(versions, path):
-    fig, ax = plt.subplots(figsize=(7, 3.8))
+    fig, ax = plt.subplots(figsize=(7, 4.2))
     width = 0.8 / len(IMPLS)
     for index, impl in enumerate(IMPLS):
         values = [data["memory"].get(impl, 0) for _, data in versions]
@@ -194,7 +194,8 @@ def plot_memory(versions, path):
     ax.set_ylabel("bytes of RSS per suspended greenlet")
     ax.set_title("Memory per suspended shallow greenlet (100,000 alive)")
     ax.grid(True, axis="y", alpha=0.3)
-    ax.legend(fontsize="small")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3, fontsize="small",
+              frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
