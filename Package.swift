@@ -24,7 +24,7 @@
 import PackageDescription
 
 /// Swift settings every Swift target gets (see above for why).
-let unsafeSwitchSafeSettings: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
+let stackSwitchingSettings: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
 
 /// The Python-free layer: always built, always tested.
 var products: [Product] = [
@@ -37,12 +37,12 @@ var targets: [Target] = [
     .target(
         name: "StackEngine",
         dependencies: ["CStackSwitch"],
-        swiftSettings: unsafeSwitchSafeSettings
+        swiftSettings: stackSwitchingSettings
     ),
     .testTarget(
         name: "StackEngineTests",
         dependencies: ["StackEngine"],
-        swiftSettings: unsafeSwitchSafeSettings
+        swiftSettings: stackSwitchingSettings
     ),
 ]
 
@@ -57,7 +57,7 @@ if Context.environment["GREENLET_BUILD_EXTENSION"] == "1" {
         .target(
             name: "Greenlet",
             dependencies: ["StackEngine", "CPythonShim"],
-            swiftSettings: unsafeSwitchSafeSettings,
+            swiftSettings: stackSwitchingSettings,
             // The module resolves CPython's symbols from the interpreter that loads it.
             linkerSettings: [.unsafeFlags(["-Xlinker", "--allow-shlib-undefined"])]
         ),

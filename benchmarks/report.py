@@ -29,15 +29,16 @@ LABELS = {"upstream": "upstream 3.5.6", "copying": "this project, copying",
           "dedicated": "this project, dedicated stacks"}
 COLORS = {"upstream": "#7f7f7f", "copying": "#1f77b4", "dedicated": "#ff7f0e"}
 
-#: (benchmark name, what the table calls it), in table order.
+#: (benchmark name, what the table calls it), in table order; the depth sweep's rows
+#: follow them, then ``APPLICATION``.
 OPERATIONS = (
     ("switch", "switch (round trip)"),
     ("spawn", "spawn (create, start, finish)"),
     ("throw", "throw (round trip)"),
     ("kill", "kill a suspended greenlet"),
     ("getcurrent", "getcurrent()"),
-    ("gevent_echo", "gevent echo, per message"),
 )
+APPLICATION = (("gevent_echo", "gevent echo, per message"),)
 #: The operations plotted as ratios (the sweep has a plot of its own).
 PLOTTED = ("switch", "spawn", "throw", "kill", "getcurrent", "depth_200", "depth_400",
            "gevent_echo")
@@ -94,10 +95,10 @@ def table(version, data):
     if has_upstream:
         head += ["%s / upstream" % impl for impl in impls if impl != "upstream"]
     rows = []
-    names = list(OPERATIONS)
     any_times = next(iter(data["times"].values()))
-    names[5:5] = [("depth_%d" % depth, "switch at depth %d" % depth)
-                  for depth in depths_of(any_times)]
+    sweep = tuple(("depth_%d" % depth, "switch at depth %d" % depth)
+                  for depth in depths_of(any_times))
+    names = OPERATIONS + sweep + APPLICATION
     for name, label in names:
         values = [data["times"][impl].get(name) for impl in impls]
         if all(value is None for value in values):

@@ -185,11 +185,9 @@ enum Switch {
             assert(flight.pyThreadState != nil, "a switch between greenlets carries the thread state")
             assert(thread.pointee.switchContext.current == me.state.stackSlice, "the engine runs another slice")
             me.state.python.install(into: flight.pyThreadState.unsafelyUnwrapped, after: origin.state.python)
-            #if PY_GE_3_14
             if StackLimits.needInstall(me.state, on: thread) {
                 StackLimits.install(for: me.state, on: thread, into: flight.pyThreadState.unsafelyUnwrapped)
             }
-            #endif
             // The opt-in observers; with none, two loads and two tests.
             if let hooks = SwitchHooks.table { SwitchHooks.call(hooks, origin: origin, target: me) }
             if Accounting.isOn { Accounting.charge(origin, on: thread) }

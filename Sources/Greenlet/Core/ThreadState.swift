@@ -51,12 +51,9 @@ struct ThreadState {
     /// Greenlets of this thread that asked for a dedicated stack and run on the thread's
     /// stack instead: the system had no mapping to give (`stats()`).
     var dedicatedStacksRefused = 0
-    #if PY_GE_3_14
     /// The C stack limits CPython measured for the thread's own stack, kept while a greenlet
-    /// on a dedicated stack runs with limits of its own (`StackLimits`).
-    var threadStackLimits = GLStackLimits()
-    var stackLimitsMoved = false
-    #endif
+    /// on a dedicated stack runs with limits of its own (`StackLimits`; empty before 3.14).
+    var stackLimits = ThreadStackLimits()
 
     static func current() -> UnsafeMutablePointer<ThreadState> {
         if let existing = greenlet_thread_state_get() {
