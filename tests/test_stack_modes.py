@@ -309,6 +309,26 @@ def test_stacks_are_reused_one_greenlet_after_another(dedicated):
     assert greenlet.stats()[threading.get_ident()]["dedicated_stacks_pooled"] >= 1
 
 
+def test_a_burst_of_greenlets_leaves_its_stacks_for_the_next_burst(dedicated):
+    # A thousand started together and killed together: their stacks are kept (two tiers, up
+    # to 1,024), so the next thousand map nothing.
+    main = getcurrent()
+    tid = threading.get_ident()
+
+    def burst():
+        live = [greenlet.greenlet(main.switch) for _ in range(1000)]
+        for g in live:
+            g.switch()
+        assert all(g.gr_stack_size == DEFAULT_SIZE for g in live)
+        del live[:]
+
+    burst()
+    mapped_after_first = greenlet._greenlet._dedicated_stacks()[0]
+    assert greenlet.stats()[tid]["dedicated_stacks_pooled"] >= 1000
+    burst()
+    assert greenlet._greenlet._dedicated_stacks()[0] == mapped_after_first
+
+
 def test_past_the_limit_greenlets_fall_back_to_copying_and_are_counted():
     # A size no other test uses, so that no stack kept for reuse fits: each needs a mapping.
     greenlet.set_stack_mode("dedicated", 3 * MIN_SIZE + 8192)

@@ -74,10 +74,22 @@ public struct DedicatedStack: Equatable {
 }
 
 /// The dedicated stacks a thread keeps for reuse, so that starting a coroutine on one usually
-/// costs no system call. At most `capacity` are kept; more are unmapped.
+/// costs no system call.
 ///
-/// A stack comes back touched as deep as its coroutine went. Of what lies deeper than
-/// `residentLimit` below its top, the pages go back to the system before it is kept (the
+/// Mapping a stack and unmapping it again are three system calls (`mmap`, `mprotect`,
+/// `munmap`), some 17 µs here: twenty times a whole copying spawn. A server's steady churn
+/// reuses a few stacks over and over, but a burst (a thousand greenlets started together and
+/// finished together) would pay that twice per greenlet if only a few were kept. So the pool
+/// has two tiers:
+/// - the first `warmCapacity` stacks are kept with up to `warmResidentLimit` bytes resident
+///   below their top;
+/// - past those, up to `capacity` in all are kept after a burst, trimmed harder, to
+///   `coldResidentLimit`, and only while the process's stacks hold at most half of their
+///   mapping budget (`DedicatedStack.limit`), so that a thread's pool never leaves another
+///   thread without stacks.
+///
+/// A stack comes back touched as deep as its coroutine went. Of what lies deeper than its
+/// tier's limit below the top, the pages go back to the system before it is kept (the
 /// high-water mark). Finding out costs no system call: fresh pages read zero, so a nonzero
 /// word just below the mark means the coroutine went deeper. A deep stack whose probed words
 /// all happen to be zero keeps its pages until it comes back again; nothing is lost.
@@ -85,9 +97,17 @@ public struct StackPool {
     private var stacks: UnsafeMutablePointer<DedicatedStack>?
     public private(set) var count = 0
 
-    public static let capacity = 64
-    /// The high-water mark: bytes below a pooled stack's top that may stay resident.
-    public static let residentLimit = 64 * 1024
+    /// Stacks kept with `warmResidentLimit` resident.
+    public static let warmCapacity = 64
+    /// All stacks kept, both tiers: a thread holds at most `warmCapacity * warmResidentLimit
+    /// + (capacity - warmCapacity) * coldResidentLimit` bytes of them resident (19 MiB),
+    /// typically a page or two each (a shallow greenlet's).
+    public static let capacity = 1024
+    /// The high-water mark of the first tier: bytes below a pooled stack's top that may stay
+    /// resident.
+    public static let warmResidentLimit = 64 * 1024
+    /// The high-water mark of the second tier.
+    public static let coldResidentLimit = 16 * 1024
 
     public init() {}
 
@@ -107,19 +127,27 @@ public struct StackPool {
         return nil
     }
 
-    /// Keeps `stack` for reuse, trimmed to the high-water mark, or unmaps it.
+    /// Keeps `stack` for reuse, trimmed to its tier's high-water mark, or unmaps it.
     mutating func give(_ stack: DedicatedStack) {
         greenlet_asan_forget_frames(stack.base, stack.top)
-        if stacks == nil {
-            stacks = .allocate(capacity: StackPool.capacity)
-        }
-        guard count < StackPool.capacity else {
+        guard let resident = residentLimitOfNextKept() else {
             stack.unmap()
             return
         }
-        StackPool.trim(stack)
+        if stacks == nil {
+            stacks = .allocate(capacity: StackPool.capacity)
+        }
+        StackPool.trim(stack, keeping: resident)
         stacks.unsafelyUnwrapped[count] = stack
         count += 1
+    }
+
+    /// How many bytes the next stack kept may keep resident, or nil if it is not kept.
+    private func residentLimitOfNextKept() -> Int? {
+        if count < StackPool.warmCapacity { return StackPool.warmResidentLimit }
+        guard count < StackPool.capacity,
+              DedicatedStack.mappedCount <= DedicatedStack.limit / 2 else { return nil }
+        return StackPool.coldResidentLimit
     }
 
     /// Unmaps every kept stack, for a thread that ends.
@@ -132,10 +160,11 @@ public struct StackPool {
         count = 0
     }
 
-    /// Gives back the pages of `stack` below the high-water mark, if its coroutine went there.
-    static func trim(_ stack: DedicatedStack) {
+    /// Gives back the pages of `stack` deeper than `resident` below its top, if its coroutine
+    /// went there.
+    static func trim(_ stack: DedicatedStack, keeping resident: Int) {
         let page = DedicatedStack.pageSize
-        let mark = stack.size - residentLimit
+        let mark = stack.size - resident
         guard mark >= page else { return }  // small stacks are kept whole
         // Sixteen words across the page just below the mark.
         let probe = (stack.base + (mark - page)).assumingMemoryBound(to: UInt.self)

@@ -118,7 +118,7 @@ final class DedicatedStackTests: XCTestCase {
         dedicate(coros + 0)
         XCTAssertEqual(StackEngine.start((coros + 0).slice, on: world.thread, entry: coroEntry, context: coros), .resumed)
         let stack = coros[0].slice.dedicatedStack!
-        let deep = (stack.top - 2 * StackPool.residentLimit).assumingMemoryBound(to: UInt.self)
+        let deep = (stack.top - 2 * StackPool.warmResidentLimit).assumingMemoryBound(to: UInt.self)
         let touched = (0..<512).contains { deep[$0] != 0 }
         XCTAssertTrue(touched, "the coroutine went deep")
         XCTAssertEqual(StackEngine.resume((coros + 0).slice, on: world.thread), .resumed)
@@ -126,6 +126,61 @@ final class DedicatedStackTests: XCTestCase {
         XCTAssertEqual(world.thread.pointee.pool.count, 1)
         XCTAssertFalse((0..<512).contains { deep[$0] != 0 }, "the deep pages were given back")
         coros.deallocate()
+    }
+
+    /// A burst of deep coroutines that finish together: all their stacks are kept, the first
+    /// `warmCapacity` with their top 64 KiB resident, the rest trimmed to their top 16 KiB.
+    func testABurstIsKeptInTwoTiers() {
+        let world = currentWorld!
+        let count = StackPool.warmCapacity + 36
+        let stacks = startDeepBurst(count)
+        let coros = stacks.coros
+        // 32 KiB under the top: resident in the first tier, given back in the second.
+        let probes = stacks.tops.map { ($0 - 32 * 1024).assumingMemoryBound(to: UInt.self) }
+        XCTAssertTrue(probes.allSatisfy { probe in (0..<512).contains { probe[$0] != 0 } })
+        finishInOrder(coros, count: count)
+        XCTAssertEqual(world.thread.pointee.pool.count, count)
+        for i in 0..<count {
+            let resident = (0..<512).contains { probes[i][$0] != 0 }
+            XCTAssertEqual(resident, i < StackPool.warmCapacity, "stack \(i)")
+        }
+        coros.deallocate()
+    }
+
+    /// Past half of the process's stack budget, a thread keeps only its first tier.
+    func testTheSecondTierYieldsToTheBudget() {
+        let world = currentWorld!
+        let count = StackPool.warmCapacity + 36
+        let coros = startDeepBurst(count).coros
+        DedicatedStack.limit = DedicatedStack.mappedCount  // more than half of it in use
+        finishInOrder(coros, count: count)
+        XCTAssertEqual(world.thread.pointee.pool.count, StackPool.warmCapacity)
+        XCTAssertEqual(DedicatedStack.mappedCount, StackPool.warmCapacity)
+        coros.deallocate()
+    }
+
+    /// Starts `count` coroutines on dedicated stacks, each suspended hundreds of KiB deep.
+    private func startDeepBurst(_ count: Int) -> (coros: UnsafeMutablePointer<Coro>, tops: [UnsafeMutableRawPointer]) {
+        let world = currentWorld!
+        let coros = world.makeCoros(count, depth: 3000, rounds: 1)
+        var tops: [UnsafeMutableRawPointer] = []
+        for i in 0..<count {
+            dedicate(coros + i)
+            XCTAssertEqual(StackEngine.start((coros + i).slice, on: world.thread, entry: coroEntry, context: coros + i), .resumed)
+            tops.append(coros[i].slice.dedicatedStack!.top)
+        }
+        return (coros, tops)
+    }
+
+    /// Resumes each coroutine in turn until it finishes, so that their stacks reach the pool
+    /// in that order.
+    private func finishInOrder(_ coros: UnsafeMutablePointer<Coro>, count: Int) {
+        let world = currentWorld!
+        for i in 0..<count {
+            XCTAssertEqual(StackEngine.resume((coros + i).slice, on: world.thread), .resumed)
+            XCTAssertTrue(coros[i].done)
+            XCTAssertEqual(coros[i].failures, 0, "coroutine \(i)")
+        }
     }
 
     /// When the system has no mapping to give, the coroutine runs on the thread's stack, and
