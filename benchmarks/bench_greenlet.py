@@ -16,6 +16,8 @@ import pyperf
 
 import greenlet
 
+from depth_pair import DepthPair
+
 #: Depths of the sweep: C re-entries (through ``map``) under each of two greenlets.
 DEPTHS = (0, 25, 50, 100, 200, 300, 400)
 
@@ -120,40 +122,16 @@ def bench_getcurrent(loops):
     return result[0]
 
 
-def _dive(level, work):
-    """Recurse ``level`` times through ``map``: each level is a C call, so the C stack
-    grows with the depth on every CPython version (3.11+ runs plain Python calls without
-    growing it)."""
-    if level == 0:
-        return work()
-    return next(map(_dive, [level - 1], [work]))
-
-
 def depth_benchmark(depth):
-    """A round trip between two greenlets that are each ``depth`` C calls deep."""
+    """A round trip between two greenlets that are each ``depth`` C calls deep
+    (``depth_pair.py``, which tools/depth_sweep.py measures too)."""
 
     def bench(loops):
-        main = greenlet.getcurrent()
-
-        def a_work():
-            while True:
-                count = main.switch()
-                switch_b = b.switch
-                for _ in range(count):
-                    switch_b()
-
-        def b_work():
-            switch_a = a.switch
-            while True:
-                switch_a()
-
-        a = greenlet.greenlet(lambda: _dive(depth, a_work))
-        b = greenlet.greenlet(lambda: _dive(depth, b_work))
-        b.switch()  # b dives and starts a, which dives too and comes back here
+        pair = DepthPair(greenlet, depth)
         start = pyperf.perf_counter()
-        a.switch(loops)  # `loops` round trips between a and b, then back here
+        pair.round_trips(loops)
         elapsed = pyperf.perf_counter() - start
-        del a, b
+        pair.close()
         return elapsed
 
     return bench

@@ -5,7 +5,8 @@ usage: python tools/depth_sweep.py --impl NAME=SITE[@dedicated] [--impl ...]
                                    [--markdown OUT] [--plot OUT.png]
 
 Each implementation runs in a child interpreter (this one) with SITE first on sys.path;
-``@dedicated`` sets GREENLET_STACK_MODE=dedicated for it. Two greenlets each recurse DEPTH
+``@dedicated`` sets GREENLET_STACK_MODE=dedicated for it. The workload is
+benchmarks/depth_pair.py, which the pyperf suite times too: two greenlets each recurse DEPTH
 levels through ``map`` (so that every level is a C call and the C stack really grows, on
 3.11+ too), then ping-pong between themselves; the time per round trip (two switches) is
 the best of several repeats.
@@ -21,53 +22,13 @@ import subprocess
 import sys
 import tempfile
 
-WORKER = r"""
-import sys, time
-sys.path.insert(0, sys.argv[1])
-import greenlet
-depth, target = int(sys.argv[2]), float(sys.argv[3])
-fixed = int(sys.argv[4]) if len(sys.argv) > 4 else 0  # --instructions: exactly this many
-
-def dive(level, work):
-    if level == 0:
-        return work()
-    return next(map(dive, [level - 1], [work]))
-
-main = greenlet.getcurrent()
-
-def a_work():
-    while True:
-        n = main.switch()
-        for _ in range(n):
-            b.switch()
-
-def b_work():
-    while True:
-        a.switch()
-
-a = greenlet.greenlet(lambda: dive(depth, a_work))
-b = greenlet.greenlet(lambda: dive(depth, b_work))
-b.switch()  # b dives, then starts a, which dives too and comes back here
-
-def rounds(n):
-    start = time.perf_counter()
-    a.switch(n)  # n round trips between a and b, then back here
-    return time.perf_counter() - start
-
-if fixed:
-    rounds(fixed)
-    print(0)
-else:
-    n = 1000
-    while rounds(n) < target and n < 10_000_000:
-        n *= 2
-    best = min(rounds(n) / n for _ in range(7))
-    print(best * 1e9)
-"""
+#: The workload, shared with the pyperf suite (benchmarks/bench_greenlet.py), run as a script.
+DEPTH_PAIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          "benchmarks", "depth_pair.py")
 
 
 def measure(site, dedicated, depth, target):
-    out = subprocess.run([sys.executable, "-c", WORKER, site, str(depth), str(target)],
+    out = subprocess.run([sys.executable, DEPTH_PAIR, site, str(depth), str(target)],
                          env=_env(dedicated), capture_output=True, text=True, check=True)
     return float(out.stdout.split()[-1])
 
@@ -87,7 +48,7 @@ def count_instructions(site, dedicated, depth, n1=200, n2=1200):
         with tempfile.TemporaryDirectory() as tmp:
             out = os.path.join(tmp, "cg.out")
             subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out,
-                            sys.executable, "-c", WORKER, site, str(depth), "0", str(n)],
+                            sys.executable, DEPTH_PAIR, site, str(depth), "0", str(n)],
                            env=_env(dedicated), capture_output=True, text=True, check=True)
             with open(out) as f:
                 totals.append(next(int(line.split()[1]) for line in f
